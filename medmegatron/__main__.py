@@ -1,0 +1,5 @@
+import sys
+
+from medmegatron.cli import main
+
+sys.exit(main())
