@@ -1,0 +1,144 @@
+"""Distributed checkpoints with megatron-core `dist_checkpointing`, saved atomically.
+
+Layout under `<run_dir>/checkpoints/`:
+    iter_0000005/        a complete dist checkpoint (torch_dist format) + `medmegatron.json`
+    latest               text file naming the newest complete checkpoint
+
+A save goes to `iter_XXXXXXX.tmp/`, is renamed only after every rank finished writing, and
+`latest` is replaced (temp + rename) after that, so a crash mid-save never leaves a checkpoint
+that looks complete. Checkpoints are resharded on load: any TP/PP/DP layout can read them.
+Loading never unpickles arbitrary objects: megatron-core reads the common state with
+`torch.load(weights_only=True)` (torch's default), and our metadata is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch.distributed as dist
+
+from medmegatron.errors import UserFacingError
+
+LATEST = "latest"
+METADATA = "medmegatron.json"
+# Optimizer state in megatron-core's canonical per-parameter form, so it can be resharded
+# across TP/PP/DP on load (at the cost of gathering to DP rank 0 when saving).
+OPTIMIZER_SHARDING = {"distrib_optim_sharding_type": "fully_reshardable"}
+
+
+def iteration_dir(root: Path, iteration: int) -> Path:
+    return root / f"iter_{iteration:07d}"
+
+
+def _model_state(chunks: list) -> dict:
+    """{'model': ...} or {'model0': ..., 'model1': ...} with virtual pipeline chunks."""
+    def unwrap(chunk):
+        return chunk.module if hasattr(chunk, "module") else chunk
+
+    if len(chunks) == 1:
+        return {"model": unwrap(chunks[0]).sharded_state_dict()}
+    return {f"model{i}": unwrap(c).sharded_state_dict() for i, c in enumerate(chunks)}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    pointer = root / LATEST
+    if not pointer.exists():
+        return None
+    path = root / pointer.read_text().strip()
+    return path if path.is_dir() else None
+
+
+def resolve_checkpoint_dir(path: str | Path) -> Path:
+    """Accept a checkpoint dir, a `checkpoints/` root with `latest`, or a run dir."""
+    path = Path(path)
+    for candidate in (path, path / "checkpoints"):
+        if (candidate / "metadata.json").exists():
+            return candidate
+        latest = latest_checkpoint(candidate)
+        if latest is not None:
+            return latest
+    raise UserFacingError(
+        f"no complete checkpoint found at '{path}': expected a dist checkpoint directory "
+        "(with metadata.json), a checkpoints/ folder with a 'latest' file, or a run directory"
+    )
+
+
+def save_checkpoint(root: Path, iteration: int, chunks: list, optimizer, scheduler,
+                    extra: dict, metadata: dict, keep_last: int | None = None) -> Path:
+    from megatron.core import dist_checkpointing
+
+    final = iteration_dir(root, iteration)
+    tmp = final.with_name(final.name + ".tmp")
+    if dist.get_rank() == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    dist.barrier()
+    state = _model_state(chunks)
+    state["optimizer"] = optimizer.sharded_state_dict(state, metadata=OPTIMIZER_SHARDING)
+    state["scheduler"] = scheduler.state_dict()
+    state["iteration"] = iteration
+    state.update(extra)
+    dist_checkpointing.save(state, str(tmp), content_metadata=OPTIMIZER_SHARDING)
+    dist.barrier()
+    if dist.get_rank() == 0:
+        (tmp / METADATA).write_text(json.dumps({"iteration": iteration, **metadata}, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _write_atomic(root / LATEST, final.name)
+        if keep_last:
+            _prune(root, keep_last)
+    dist.barrier()
+    return final
+
+
+def _prune(root: Path, keep_last: int) -> None:
+    complete = sorted(p for p in root.glob("iter_*") if p.is_dir() and not p.name.endswith(".tmp"))
+    for old in complete[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_weights(path: Path, chunks: list) -> None:
+    """Load model weights only (init_from): every parameter the model has must be present."""
+    from megatron.core import dist_checkpointing
+    from megatron.core.dist_checkpointing.validation import StrictHandling
+
+    request = _model_state(chunks)
+    try:
+        loaded = dist_checkpointing.load(request, str(path), strict=StrictHandling.RAISE_UNEXPECTED)
+    except Exception as exc:  # megatron raises CheckpointingException with key lists
+        raise UserFacingError(
+            f"checkpoint.init_from '{path}' does not match this model ({type(exc).__name__}: "
+            f"{str(exc)[:600]}). Check that the model preset/architecture matches the checkpoint"
+        ) from None
+    _apply_model_state(chunks, loaded)
+
+
+def _apply_model_state(chunks: list, loaded: dict) -> None:
+    for i, chunk in enumerate(chunks):
+        module = chunk.module if hasattr(chunk, "module") else chunk
+        module.load_state_dict(loaded["model"] if len(chunks) == 1 else loaded[f"model{i}"])
+
+
+def load_checkpoint(path: Path, chunks: list, optimizer, scheduler) -> dict:
+    """Exact resume: weights, optimizer, scheduler; returns the common extras (iteration, ...)."""
+    from megatron.core import dist_checkpointing
+
+    request = _model_state(chunks)
+    request["optimizer"] = optimizer.sharded_state_dict(request, is_loading=True,
+                                                        metadata=OPTIMIZER_SHARDING)
+    loaded = dist_checkpointing.load(request, str(path))
+    _apply_model_state(chunks, loaded)
+    optimizer.load_state_dict(loaded["optimizer"])
+    scheduler.load_state_dict(loaded["scheduler"])
+    return {k: v for k, v in loaded.items() if not k.startswith(("model", "optimizer", "scheduler"))}
+

@@ -1,0 +1,74 @@
+"""Where training numbers go: metrics.jsonl (the record tests and plots read), TensorBoard, a bar.
+
+Only global rank 0 writes; losses arrive already reduced across the world.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+
+class MetricsLogger:
+    def __init__(self, run_dir: Path, total_iters: int, start_iter: int, enabled: bool,
+                 tensorboard: bool, progress_bar: bool):
+        self.enabled = enabled
+        self.path = run_dir / "metrics.jsonl"
+        self._tb = None
+        self._bar = None
+        if not enabled:
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a")
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+            except ImportError:
+                print("tensorboard is not installed: metrics go to metrics.jsonl only", file=sys.stderr)
+        if progress_bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_iters, initial=start_iter, desc="train", unit="step",
+                             dynamic_ncols=True, file=sys.stderr)
+
+    def log(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        step = record["iteration"]
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "iteration" and isinstance(value, (int, float)) and math.isfinite(value):
+                    self._tb.add_scalar(key.replace(" ", "_"), value, step)
+        if self._bar is not None and "loss" in record:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+        elif "loss" in record:
+            print(f"iter {step:6d} | loss {record['loss']:.4f} | lr {record['lr']:.3e}", flush=True)
+
+    def write(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            print(message, flush=True)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        self._file.close()
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
