@@ -54,7 +54,8 @@ def _clean(el) -> None:
 def _text(el) -> str:
     text = "".join(el.itertext())
     text = re.sub(r"[\[(]\s*[,;\u2013\-\s]*\s*[\])]", "", text)  # empty citation brackets
-    return _SPACES.sub(" ", text).strip()
+    text = _SPACES.sub(" ", text).strip()
+    return re.sub(r" ([.,;:])(?=\s|$)", r"\1", text)  # space left where a citation was cut
 
 
 def _jats_article(el) -> tuple[str, str]:

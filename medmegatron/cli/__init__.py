@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from medmegatron import __version__
 from medmegatron.errors import UserFacingError
+from medmegatron.runtime.quiet import quiet_expected_warnings
 
 # Order is the order shown in --help.
 SUBCOMMANDS = ("demo", "train", "prep", "convert", "plan", "eval")
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_expected_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserFacingError as exc:
-        print(f"medmegatron {args.command}: error: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # one message, not one per rank
+            print(f"medmegatron {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -17,3 +17,6 @@ class DataConfig:
     seed: int = 1234
     cache_dir: Optional[str] = None  # where megatron-core caches its sample indices; None = run dir
     num_workers: int = 0
+    # 'pretrain' = plain token streams; 'sft' = instruction data whose prompt tokens are
+    # masked out of the loss (the trainer must honour or refuse this).
+    kind: str = "pretrain"

@@ -28,3 +28,6 @@ class TrainConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     eval_interval: Optional[int] = None  # None = validate only at the end
     eval_iters: int = 2
+    # NEFTune (Jain et al. 2023): uniform noise of scale alpha/sqrt(seq*hidden) added to the
+    # input embeddings during SFT; None = off.
+    neftune_noise_alpha: Optional[float] = None

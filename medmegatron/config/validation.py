@@ -113,8 +113,12 @@ def _check_numbers(cfg: TrainConfig, cuda_available: bool, problems: list[str]) 
         problems.append(f"schedule.lr_decay_style must be one of {DECAY_STYLES}")
     if cfg.schedule.train_iters < 1:
         problems.append("schedule.train_iters must be >= 1")
-    if cfg.schedule.lr_warmup_iters > cfg.schedule.train_iters:
-        problems.append("schedule.lr_warmup_iters exceeds schedule.train_iters")
+    decay_iters = cfg.schedule.lr_decay_iters or cfg.schedule.train_iters
+    if cfg.schedule.lr_warmup_iters and cfg.schedule.lr_warmup_iters >= decay_iters:
+        problems.append(
+            f"schedule.lr_warmup_iters={cfg.schedule.lr_warmup_iters} must be smaller than the decay "
+            f"length ({decay_iters} = lr_decay_iters or train_iters): shorten the warmup"
+        )
     if not 0.0 <= cfg.schedule.lr_warmup_init_fraction <= 1.0:
         problems.append("schedule.lr_warmup_init_fraction must be within [0, 1]")
     if cfg.optimizer.min_lr > cfg.optimizer.lr:

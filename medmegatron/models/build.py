@@ -86,6 +86,11 @@ def transformer_config(cfg: TrainConfig, cuda: bool):
         use_cpu_initialization=not cuda,
         perform_initialization=True,
         deallocate_pipeline_outputs=True,
+        # With 2 pipeline ranks and interleaving, each rank sends *and* receives activations and
+        # gradients to/from the same peer in one batched call; the pairs are matched by order
+        # and get crossed (same shapes, silently wrong losses - seen on gloo). megatron-core's
+        # unbatched path puts the two directions on different communicators for 2-rank groups.
+        batch_p2p_comm=not (p.pipeline_parallel == 2 and p.virtual_pipeline_parallel),
         **moe,
     )
 

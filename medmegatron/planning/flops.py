@@ -2,8 +2,9 @@
 
 Forward FLOPs per token = 2 x (weights it multiplies) + attention scores and values
 (2 x 2 x s x heads x head_dim, counted for the full s x s matrix as Megatron and NeMo report);
-backward = 2 x forward. For Llama-style MHA with a 4h GeLU MLP this reduces to the paper's
-72·B·s·L·h²(1 + s/6h + V/12hL) with recompute, or 3/4 of it without.
+backward = 2 x forward. For MHA with an 8h^2 MLP this reduces to the paper's per-batch
+72·B·s·L·h²(1 + s/6h + V/12hL), and with full recompute (one more forward of every layer) to
+its 96·B·s·L·h²(1 + s/6h + V/16hL) (tests/planning/test_flops_memory.py).
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ from medmegatron.planning.layout import Layout, resolve_layout
 from medmegatron.planning.memory import RankMemory, peak_rank_memory, rank_memory
 from medmegatron.planning.throughput import Budget, Throughput, budget, predict
 
+# Below this free fraction a layout "fits" on paper but OOMs in practice on allocator spikes
+# (NCCL buffers growing, MoE token imbalance, fragmentation): reported, and ranked last by search.
+MIN_HEADROOM = 0.10
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -32,6 +36,15 @@ class Plan:
     @property
     def feasible(self) -> bool:
         return not self.problems
+
+    @property
+    def headroom(self) -> float:
+        """Free fraction of device memory on the binding rank."""
+        return 1 - self.peak.total / (self.gpu.memory_gib * GIB)
+
+    @property
+    def tight(self) -> bool:
+        return self.feasible and self.headroom < MIN_HEADROOM
 
 
 def token_budget(cfg: TrainConfig) -> float:

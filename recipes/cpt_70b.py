@@ -1,0 +1,57 @@
+"""Me-LLaMA-style continual pretraining of Llama-2 70B on 64 H100s.
+
+Data mix biomedical : clinical : general = 15 : 1 : 4 (the general share limits forgetting),
+129B tokens at 4,096-token sequences. Layout from the published dense-70B H100 runs: TP4 with
+sequence parallelism inside a node, PP4 with 5 interleaved chunks (4 layers each) to shrink the
+pipeline bubble, distributed optimizer over DP4.
+"""
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python recipes/<name>.py` from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nemo_run as run
+
+from medmegatron.config import (
+    DataConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
+    get_preset,
+)
+from recipes.common import RecipeInfo, as_task, iters_for_tokens, main
+
+INFO = RecipeInfo(
+    name="cpt_70b", gpus=64, gpu="h100-80gb", tokens=129e9,
+    source="Me-LLaMA 70B continual pretraining (129B tokens, 15:1:4 mix, seq 4096)",
+)
+
+
+def config(data_root: str = "/data/medmegatron", run_dir: str = "runs/cpt_70b") -> TrainConfig:
+    seq, gbs = 4096, 512  # ~2.1M tokens per step
+    return TrainConfig(
+        run_dir=run_dir,
+        model=get_preset("llama2-70b"),
+        parallel=ParallelConfig(
+            tensor_parallel=4, pipeline_parallel=4, virtual_pipeline_parallel=5,
+            sequence_parallel=True, use_distributed_optimizer=True,
+        ),
+        precision=PrecisionConfig(dtype="bf16"),
+        optimizer=OptimizerConfig(lr=3e-5, min_lr=3e-6, weight_decay=0.1, clip_grad=1.0),
+        schedule=ScheduleConfig(
+            train_iters=iters_for_tokens(INFO.tokens, gbs, seq), micro_batch_size=1,
+            global_batch_size=gbs, lr_warmup_iters=500, lr_decay_style="cosine",
+        ),
+        data=DataConfig(
+            paths=[f"{data_root}/{name}_text_document" for name in ("biomedical", "clinical", "general")],
+            weights=[15.0, 1.0, 4.0], seq_length=seq,
+        ),
+    )
+
+
+def recipe(data_root: str = "/data/medmegatron", run_dir: str = "runs/cpt_70b") -> run.Partial:
+    """The NeMo-Run task: `pretrain_task(config=run.Config[TrainConfig])`."""
+    return as_task(config(data_root, run_dir))
+
+
+if __name__ == "__main__":
+    main(config, INFO)

@@ -1,0 +1,61 @@
+"""Exact substring dedup equals a brute-force definition, sharded or not."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from data_prep.exact_substring import dedup_texts, duplicate_mask
+
+
+def brute_force(docs: list[bytes], k: int) -> list[np.ndarray]:
+    """Byte p is removed iff some k-byte window covering p (inside one document) also occurs,
+    inside one document, at an earlier start position."""
+    sep = b"\x00"
+    data = sep.join(docs)
+    mask = np.zeros(len(data), bool)
+    for s in range(len(data) - k + 1):
+        window = data[s:s + k]
+        if sep not in window and data.find(window, 0, s - 1 + k) != -1:
+            mask[s:s + k] = True
+    out, pos = [], 0
+    for d in docs:
+        out.append(mask[pos:pos + len(d)])
+        pos += len(d) + 1
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_brute_force(seed):
+    rng = random.Random(seed)
+    alphabet = b"ab" if seed % 2 else b"abcdefgh"
+    docs = []
+    for _ in range(rng.randint(2, 10)):
+        d = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+        if docs and rng.random() < 0.6:  # plant a copy of a span of an earlier document
+            src = rng.choice(docs)
+            i = rng.randint(0, len(src))
+            d = d[:20] + src[i:i + rng.randint(5, 60)] + d[20:]
+        docs.append(d)
+    for k in (4, 8, 16, 40):
+        ref = brute_force(docs, k)
+        for shard_bytes in (None, 64, 150):
+            got = duplicate_mask(docs, k, shard_bytes=shard_bytes)
+            assert all((g == r).all() for g, r in zip(got, ref)), (k, shard_bytes)
+
+
+def test_two_passes_on_text():
+    rng = random.Random(9)
+    boiler = "This article is distributed under the terms of the Creative Commons licence. " * 3
+    words = ["alpha", "beta", "gamma", "delta", "épsilon", "zeta", "eta", "theta"]
+    texts = [" ".join(rng.choice(words) for _ in range(80)) + " " + boiler for _ in range(5)]
+    out1, st1 = dedup_texts(texts, 400)
+    out2, st2 = dedup_texts(out1, 100)
+    assert out2[0] == out1[0] == texts[0]  # the first copy is kept
+    for t in out2[1:]:
+        assert "Creative Commons" not in t
+    assert st2.docs_changed == 4 and st2.bytes_removed >= 4 * len(boiler.encode()) - 4 * 100
+    for t in out2:
+        t.encode("utf-8")  # still valid text
