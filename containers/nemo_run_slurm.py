@@ -31,6 +31,7 @@ def build(args: argparse.Namespace) -> tuple[run.Partial, run.SlurmExecutor]:
         account=args.account, partition=args.partition, nodes=args.nodes, gpus_per_node=8,
         time=args.time, container_image=args.image, container_mounts=[args.mounts],
         ssh_host=args.ssh_host, ssh_user=args.ssh_user, job_dir=args.job_dir,
+        ship_code=args.ship_code,
     ))
     return task, executor
 
@@ -49,6 +50,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--job-dir", default="/lustre/medmegatron/nemo_run", help="NeMo-Run's job files")
     p.add_argument("--ssh-host")
     p.add_argument("--ssh-user")
+    p.add_argument("--ship-code", action="store_true",
+                   help="run the committed git HEAD instead of the code baked into the image")
     p.add_argument("--dryrun", action="store_true", help="print the sbatch script, submit nothing")
     args = p.parse_args(argv)
     args.run_dir = args.run_dir or f"/lustre/medmegatron/runs/{args.recipe}"

@@ -59,7 +59,7 @@ def compute_blend(token_counts: dict[str, int], prefixes: dict[str, str], *, rat
                   **{k: (1 - fixed) * v / rest_total for k, v in rest.items()}}
     if not train_tokens or train_tokens <= 0:
         raise UserFacingError("blend: give the training token budget (--train-tokens)")
-    names = [k for k in shares if shares[k] > 0]
+    names = [k for k in token_counts if shares.get(k, 0) > 0]  # source order
     epochs = {k: shares[k] * train_tokens / token_counts[k] for k in names}
     warnings = [f"{k}: {e:.2f} epochs for {train_tokens:.3g} training tokens (> {MAX_EPOCHS:g}); "
                 f"add data, lower its share or the budget" for k, e in epochs.items() if e > MAX_EPOCHS]

@@ -165,7 +165,9 @@ def _build(cls, data, where: str):
               "tokenize": TokenizeStep, "blend": BlendStep}
     for key, value in data.items():
         sub = f"{where}.{key}" if where else key
-        if key in nested and cls is PipelineConfig:
+        if key == "blend" and value is None:
+            kwargs[key] = None
+        elif key in nested and cls is PipelineConfig:
             kwargs[key] = _build(nested[key], value, sub)
         elif key == "sources" and cls is PipelineConfig:
             if not isinstance(value, list):

@@ -1,6 +1,7 @@
-"""`python -m recipes NAME [key=value ...] [--print]`: run one recipe on this rank, no NeMo-Run.
+"""`python -m recipes NAME [recipe.x=v] [key=value ...] [--print]`: run a recipe on this rank.
 
-For launchers that already start one process per GPU themselves (`torchrun -m recipes ...`,
+No NeMo-Run involved: `recipe.*` are arguments of the recipe's `config()` (data_root, run_dir),
+everything else overrides the resulting config. For launchers that already start one process per GPU themselves (`torchrun -m recipes ...`,
 `srun` in containers/slurm/). `--print` shows the resolved config as YAML and exits.
 """
 
@@ -14,7 +15,7 @@ import yaml
 from medmegatron.config import config_to_dict
 from medmegatron.errors import UserFacingError
 from recipes import RECIPES
-from recipes.common import apply_overrides, pretrain_task
+from recipes.common import pretrain_task, recipe_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f"recipes.{args[0]}")
     try:
-        config = apply_overrides(module.config(), args[1:])
+        config = recipe_config(module.config, args[1:])
     except UserFacingError as exc:
         print(f"recipes {args[0]}: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,8 @@ and hand NeMo-Run a `run.Config` mirror of it, which is what makes `config.a.b=v
 
 
 import dataclasses
+import difflib
+import inspect
 import math
 import sys
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import nemo_run as run
 
 from medmegatron.config import TrainConfig, config_from_dict, config_to_dict
 from medmegatron.config.loading import parse_overrides
+from medmegatron.errors import ConfigError
 
 NGC_IMAGE = "nvcr.io/nvidia/pytorch:25.04-py3"  # keep in step with containers/Dockerfile
 PROJECT_IMAGE = "medmegatron:latest"  # built by containers/Dockerfile
@@ -88,6 +91,27 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
     return config_from_dict(_merge(raw, extra))
 
 
+def recipe_config(config_fn, args: list[str]) -> TrainConfig:
+    """Build a recipe's config from command-line style arguments.
+
+    `recipe.NAME=value` are arguments of the recipe's `config()` (e.g. `recipe.data_root=/data`);
+    `config.a.b=value` or `a.b=value` are overrides of the resulting `TrainConfig`.
+    """
+    params = inspect.signature(config_fn).parameters
+    kwargs, overrides = {}, []
+    for arg in args:
+        if arg.startswith("recipe."):
+            name, _, value = arg[len("recipe."):].partition("=")
+            if name not in params:
+                close = difflib.get_close_matches(name, list(params), n=1)
+                hint = f"did you mean 'recipe.{close[0]}'?" if close else f"valid: {', '.join(params)}"
+                raise ConfigError(f"the recipe has no argument '{name}'; {hint}")
+            kwargs[name] = value
+        else:
+            overrides.append(arg)
+    return apply_overrides(config_fn(**kwargs), overrides)
+
+
 def pretrain_task(config: TrainConfig) -> dict:
     """What each rank runs: the trainer, imported late so recipes load without torch/megatron."""
     from medmegatron.training import pretrain
@@ -122,6 +146,13 @@ def nccl_env() -> dict[str, str]:
     }
 
 
+def _packager(ship_code: bool) -> run.Config:
+    """Which code runs: the copy baked into the image (default: nothing to upload, works from
+    any directory), or with `ship_code` the committed git HEAD, extracted to /nemo_run/code,
+    which then shadows the image's copy (commit before launching)."""
+    return run.Config(run.GitArchivePackager) if ship_code else run.Config(run.Packager)
+
+
 @run.cli.factory(target=run.Executor, name="slurm")
 def slurm_executor(
     account: str = "YOUR_ACCOUNT",
@@ -134,6 +165,7 @@ def slurm_executor(
     ssh_host: Optional[str] = None,
     ssh_user: Optional[str] = None,
     job_dir: str = "/lustre/medmegatron/nemo_run",
+    ship_code: bool = False,
 ) -> run.Config[run.SlurmExecutor]:
     """Slurm with pyxis/enroot: one task per GPU, torchrun launcher, the project container."""
     tunnel = (
@@ -146,34 +178,40 @@ def slurm_executor(
         container_image=container_image,
         container_mounts=container_mounts or ["/lustre:/lustre"], exclusive=True,
         mem="0", launcher="torchrun", env_vars=nccl_env(), tunnel=tunnel,
-        packager=run.Config(run.Packager),  # code is baked into the container image
+        packager=_packager(ship_code),
     )
 
 
 @run.cli.factory(target=run.Executor, name="docker")
 def docker_executor(
     gpus: int = 8, container_image: str = PROJECT_IMAGE, volumes: Optional[list[str]] = None,
+    ship_code: bool = False,
 ) -> run.Config[run.DockerExecutor]:
     """One node in Docker with the NVIDIA runtime (the shm and ulimits NCCL needs)."""
     return run.Config(
         run.DockerExecutor, container_image=container_image, num_gpus=gpus, runtime="nvidia",
         ntasks_per_node=gpus, ipc_mode="host", shm_size="16g",
         ulimits=["memlock:-1", "stack:67108864"], volumes=volumes or [], launcher="torchrun",
-        env_vars=nccl_env(), packager=run.Config(run.Packager),
+        env_vars=nccl_env(), packager=_packager(ship_code),
     )
 
 
 def main(config_fn, info: RecipeInfo, argv: Optional[list[str]] = None) -> None:
-    """`python recipes/<name>.py [config.a.b=v ...] [run.executor=slurm ...] [--dryrun]`.
+    """`python recipes/<name>.py [recipe.x=v] [config.a.b=v ...] [run.executor=slurm ...] [--dryrun]`.
 
-    `config.*` overrides are applied here with medmegatron's typed loader (NeMo-Run 0.11 cannot
-    parse fields of dataclasses whose annotations are postponed strings); everything else goes
-    to NeMo-Run's CLI, whose default task is the recipe and default executor local torchrun.
+    `recipe.*` and `config.*` arguments are applied here with medmegatron's typed loader
+    (NeMo-Run 0.11 cannot parse fields of dataclasses whose annotations are postponed strings);
+    everything else goes to NeMo-Run's CLI, whose default task is the recipe and default
+    executor local torchrun.
     """
     args = sys.argv[1:] if argv is None else argv
-    overrides = [a for a in args if a.startswith("config.")]
-    config = apply_overrides(config_fn(), overrides)
-    sys.argv = [sys.argv[0]] + [a for a in args if not a.startswith("config.")]
+    ours = [a for a in args if a.startswith(("config.", "recipe."))]
+    try:
+        config = recipe_config(config_fn, ours)
+    except ConfigError as exc:
+        print(f"{info.name}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    sys.argv = [sys.argv[0]] + [a for a in args if a not in ours]
     run.cli.main(
         pretrain_task, name=info.name, default_factory=lambda: as_task(config),
         default_executor=local_executor(gpus_per_node=info.gpus_per_node),

@@ -1,7 +1,8 @@
-"""The CPU demo (`make demo`): tiny Llama, one process, fp32, a few hundred thousand tokens.
+"""The CPU demo (`make demo`): tiny Llama on 2 local processes (TP2, gloo), fp32, ~120k tokens.
 
-Same code path as the GPU recipes (megatron-core GPTModel, distributed optimizer, indexed
-datasets), sized to finish in minutes on a laptop CPU.
+Same code path as the GPU recipes (megatron-core GPTModel, tensor parallelism, distributed
+optimizer, blended indexed datasets), sized to finish in minutes on a laptop CPU. The data
+(`runs/demo/data/{pubmed,clinical,general}`) is what `medmegatron demo` prepares.
 """
 
 import sys
@@ -13,30 +14,37 @@ if __package__ in (None, ""):  # `python recipes/<name>.py` from a checkout
 import nemo_run as run
 
 from medmegatron.config import (
-    DataConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
+    CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
     get_preset,
 )
 from recipes.common import RecipeInfo, as_task, iters_for_tokens, main
 
 INFO = RecipeInfo(
-    name="tiny_cpu", gpus=1, gpu="h100-80gb", tokens=20 * 8 * 128,
-    source="CPU smoke run of the full stack",
+    name="tiny_cpu", gpus=2, gpu="h100-80gb", tokens=60 * 16 * 128,
+    source="CPU run of the full stack: the layout and schedule of `make demo`",
 )
+BLEND = {"pubmed": 15.0, "clinical": 1.0, "general": 4.0}  # Me-LLaMA's mix, tiny sources
 
 
 def config(data_root: str = "runs/demo/data", run_dir: str = "runs/demo") -> TrainConfig:
-    seq, gbs = 128, 8
+    seq, gbs = 128, 16
+    total = sum(BLEND.values())
     return TrainConfig(
         run_dir=run_dir,
         model=get_preset("tiny-llama"),
-        parallel=ParallelConfig(tensor_parallel=1, pipeline_parallel=1, use_distributed_optimizer=True),
-        precision=PrecisionConfig(dtype="fp32"),
-        optimizer=OptimizerConfig(lr=1e-3, min_lr=1e-4, weight_decay=0.01),
+        parallel=ParallelConfig(tensor_parallel=2, pipeline_parallel=1, use_distributed_optimizer=True),
+        precision=PrecisionConfig(dtype="auto"),  # fp32 on CPU
+        optimizer=OptimizerConfig(lr=2e-3, min_lr=2e-4, weight_decay=0.1, clip_grad=1.0),
         schedule=ScheduleConfig(
-            train_iters=20, micro_batch_size=2, global_batch_size=gbs, lr_warmup_iters=2,
-            lr_decay_style="cosine",
+            train_iters=60, micro_batch_size=4, global_batch_size=gbs, lr_warmup_iters=6,
+            lr_warmup_init_fraction=0.1, lr_decay_style="cosine",
         ),
-        data=DataConfig(paths=[f"{data_root}/demo_text_document"], seq_length=seq),
+        data=DataConfig(
+            paths=[f"{data_root}/{source}" for source in BLEND],
+            weights=[w / total for w in BLEND.values()], seq_length=seq,
+        ),
+        checkpoint=CheckpointConfig(save_interval=30),
+        logging=LoggingConfig(progress_bar=False),
     )
 
 

@@ -39,6 +39,7 @@ class RankMemory:
     fp8_cache: int
     activations: int  # with the configured recompute
     activations_no_recompute: int  # same schedule, nothing recomputed
+    activations_full_recompute: int  # same schedule, every layer recomputed
     logits: int
     in_flight: int  # microbatch-chunks whose activations stage holds at peak
     overhead: int
@@ -99,28 +100,29 @@ def rank_memory(cfg: TrainConfig, lay: Layout, stage: str) -> RankMemory:
         optimizer = opt_bytes * rp.total
     fp8_cache = 2 * rp.transformer_linear if cfg.precision.fp8 else 0
 
-    moe = bool(m.num_moe_experts)
-    per_layer = layer_activation_bytes(m, lay, dtype_bytes, moe)
+    per_layer = layer_activation_bytes(m, lay, dtype_bytes, bool(m.num_moe_experts))
     layers_per_chunk = m.num_layers // (lay.pp * lay.vp)
-    rank = 0 if stage == "first" else lay.pp - 1
-    chunks = in_flight_chunks(lay, rank)
-    no_recompute = chunks * layers_per_chunk * per_layer
-    if lay.recompute == "full":
-        recomputed = min(lay.recompute_num_layers or layers_per_chunk, layers_per_chunk)
-        tokens = lay.micro_batch_size * lay.seq_length // lay.cp
-        seq_tp = lay.tp if lay.sequence_parallel else 1
-        checkpoint = dtype_bytes * tokens * m.hidden_size // seq_tp  # the layer input kept
+    chunks = in_flight_chunks(lay, 0 if stage == "first" else lay.pp - 1)
+    tokens = lay.micro_batch_size * lay.seq_length // lay.cp
+    checkpoint = dtype_bytes * tokens * m.hidden_size // (lay.tp if lay.sequence_parallel else 1)
+
+    def held(recomputed: int) -> int:
+        """Recomputed layers keep only their input; one layer is rebuilt at a time in backward."""
         kept = chunks * (recomputed * checkpoint + (layers_per_chunk - recomputed) * per_layer)
-        activations = kept + per_layer  # one layer's activations rebuilt during backward
+        return kept + (per_layer if recomputed else 0)
+
+    no_recompute, full_recompute = held(0), held(layers_per_chunk)
+    if lay.recompute == "full":
+        activations = held(min(lay.recompute_num_layers or layers_per_chunk, layers_per_chunk))
     else:  # 'selective' recomputes core attention, which fused attention never stores anyway
         activations = no_recompute
     logits = 0
     if stage == "last" or lay.pp == 1:
-        tokens = lay.micro_batch_size * lay.seq_length // lay.cp
         logits = (dtype_bytes + 4) * tokens * m.padded_vocab_size(lay.tp) // lay.tp
     overhead = FIXED_OVERHEAD_BYTES + int(FRAGMENTATION * (activations + logits))
     return RankMemory(stage, rp.total, weights, gradients, int(optimizer), fp8_cache,
-                      int(activations), int(no_recompute), logits, chunks, overhead)
+                      int(activations), int(no_recompute), int(full_recompute), logits, chunks,
+                      overhead)
 
 
 def peak_rank_memory(cfg: TrainConfig, lay: Layout) -> RankMemory:

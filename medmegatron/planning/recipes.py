@@ -45,6 +45,6 @@ def load_recipe(spec: str, overrides: list[str] | None = None):
     module = _import_recipe(spec)
     if not hasattr(module, "config") or not hasattr(module, "INFO"):
         raise ConfigError(f"'{spec}' is not a recipe: it must define config() and INFO")
-    from recipes.common import apply_overrides
+    from recipes.common import recipe_config
 
-    return apply_overrides(module.config(), overrides or []), module.INFO
+    return recipe_config(module.config, overrides or []), module.INFO

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from medmegatron.config import ParallelConfig
-from medmegatron.runtime import cpu_mode
+from medmegatron.runtime import cpu_mode, megatron_compat
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ def _free_port() -> int:
 def init_process_group(timeout_minutes: int = 30) -> DistEnv:
     """Create the default process group from torchrun's variables (or a world of one)."""
     cpu = cpu_mode.activate()
+    megatron_compat.apply()
     backend = "gloo" if cpu else "nccl"
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not cpu:

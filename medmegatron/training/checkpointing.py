@@ -129,10 +129,25 @@ def _apply_model_state(chunks: list, loaded: dict) -> None:
         module.load_state_dict(loaded["model"] if len(chunks) == 1 else loaded[f"model{i}"])
 
 
+def _ensure_optimizer_state(optimizer) -> None:
+    """Give a fresh optimizer its state tensors before a checkpoint is loaded into them.
+
+    Without Apex/TE (CPU, or plain torch Adam), megatron-core's `DistributedOptimizer.state_dict()`
+    reads the step count from the inner optimizer's state, which a never-stepped torch Adam does
+    not have yet (assertion in `state_dict`). megatron-core's own remedy is a zero-gradient dummy
+    step; the weights it touches are overwritten by the load that follows.
+    """
+    for sub in getattr(optimizer, "chained_optimizers", [optimizer]):
+        inner = getattr(sub, "optimizer", None)
+        if inner is not None and not inner.state and hasattr(sub, "_init_optimizer_states_with_dummy_values"):
+            sub._init_optimizer_states_with_dummy_values()
+
+
 def load_checkpoint(path: Path, chunks: list, optimizer, scheduler) -> dict:
     """Exact resume: weights, optimizer, scheduler; returns the common extras (iteration, ...)."""
     from megatron.core import dist_checkpointing
 
+    _ensure_optimizer_state(optimizer)
     request = _model_state(chunks)
     request["optimizer"] = optimizer.sharded_state_dict(request, is_loading=True,
                                                         metadata=OPTIMIZER_SHARDING)

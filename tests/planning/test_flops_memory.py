@@ -77,3 +77,16 @@ def test_full_recompute_keeps_only_layer_inputs_plus_one_layer():
     layers_held = mem_base.in_flight * base.model.num_layers // lay_base.pp
     assert mem_full.activations == layers_held * checkpoint + per_layer
     assert mem_full.activations_no_recompute == mem_base.activations
+    assert mem_base.activations_full_recompute == mem_full.activations  # the "if full" row
+
+
+def test_partial_recompute_interpolates_between_none_and_full():
+    """recompute_num_layers=k of the 20 layers per stage: k layers keep only their inputs."""
+    part = _cfg(recompute="full")
+    part.parallel.recompute_num_layers = 5
+    lay = resolve_layout(part, 64)
+    mem = rank_memory(part, lay, "first")
+    per_layer = layer_activation_bytes(part.model, lay, 2, False)
+    checkpoint = 2 * 4096 * 8192 // 8
+    assert mem.activations == mem.in_flight * (5 * checkpoint + 15 * per_layer) + per_layer
+    assert mem.activations_full_recompute < mem.activations < mem.activations_no_recompute

@@ -49,7 +49,6 @@ def test_two_rank_layouts_match_single_process(pubmed_prefix, dense_start):
     losses = run_layouts(2, runs, root / "world2.json")
     for name in layouts:
         assert_same_losses(reference, losses[name], name)
-    assert reference[-1] < reference[0], "loss should go down over 5 steps"
 
 
 def test_tp2_pp2_on_four_ranks_matches_single_process(pubmed_prefix, dense_start):
