@@ -3,7 +3,7 @@
 from medmegatron.config.checkpoint import CheckpointConfig
 from medmegatron.config.data import DataConfig
 from medmegatron.config.loading import config_from_dict, config_to_dict, load_config
-from medmegatron.config.logging import LoggingConfig
+from medmegatron.config.logging import LoggingConfig, MonitorConfig
 from medmegatron.config.model import ModelConfig
 from medmegatron.config.optim import OptimizerConfig, ScheduleConfig
 from medmegatron.config.parallel import ParallelConfig
@@ -13,7 +13,7 @@ from medmegatron.config.train import TrainConfig
 from medmegatron.config.validation import validate
 
 __all__ = [
-    "CheckpointConfig", "DataConfig", "LoggingConfig", "ModelConfig", "OptimizerConfig",
+    "CheckpointConfig", "DataConfig", "LoggingConfig", "ModelConfig", "MonitorConfig", "OptimizerConfig",
     "ParallelConfig", "PrecisionConfig", "ScheduleConfig", "TrainConfig", "PRESETS",
     "config_from_dict", "config_to_dict", "get_preset", "load_config", "validate",
 ]

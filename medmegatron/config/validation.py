@@ -121,6 +121,14 @@ def _check_numbers(cfg: TrainConfig, cuda_available: bool, problems: list[str]) 
         )
     if not 0.0 <= cfg.schedule.lr_warmup_init_fraction <= 1.0:
         problems.append("schedule.lr_warmup_init_fraction must be within [0, 1]")
+    if cfg.parallel.context_parallel > 1 and not cuda_available:
+        problems.append(
+            "parallel.context_parallel > 1 needs Transformer Engine's attention (megatron-core's "
+            "local attention has no context parallelism), which needs CUDA: use "
+            "parallel.context_parallel=1 on this machine"
+        )
+    if cfg.monitor.nan_policy not in ("skip", "abort"):
+        problems.append(f"monitor.nan_policy='{cfg.monitor.nan_policy}' must be 'skip' or 'abort'")
     if cfg.optimizer.min_lr > cfg.optimizer.lr:
         problems.append(f"optimizer.min_lr={cfg.optimizer.min_lr} exceeds optimizer.lr={cfg.optimizer.lr}")
     if cfg.data.seq_length > cfg.model.max_position_embeddings:
@@ -146,6 +154,14 @@ def _check_paths(cfg: TrainConfig, problems: list[str]) -> None:
     if cfg.data.weights is not None and len(cfg.data.weights) != len(cfg.data.paths):
         problems.append(
             f"data.weights has {len(cfg.data.weights)} entries but data.paths has {len(cfg.data.paths)}"
+        )
+    if cfg.data.names is not None and len(cfg.data.names) != len(cfg.data.paths):
+        problems.append(f"data.names has {len(cfg.data.names)} entries but data.paths has {len(cfg.data.paths)}")
+    general = cfg.monitor.general_source
+    if general is not None and general not in cfg.data.source_names():
+        problems.append(
+            f"monitor.general_source='{general}' is not one of the data sources "
+            f"{cfg.data.source_names()} (set data.names)"
         )
     if cfg.data.tokenizer is not None and not Path(cfg.data.tokenizer).exists():
         problems.append(

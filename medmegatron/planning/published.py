@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from medmegatron.config import DataConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig, get_preset
+from medmegatron.config import (
+    DataConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig, get_preset,
+)
 from medmegatron.planning.gpus import GIB, get_gpu
 from medmegatron.planning.plan import Plan, make_plan
 
@@ -65,7 +67,8 @@ RUNS: list[PublishedRun] = [
              **_DENSE),
         8192, 1, 128, fp8="delayed",
         published={"tokens_per_s_per_gpu": 1664, "tflops_per_gpu": 731},
-        note="CP2 (DP1) as in the published 8k layouts, GBS 128, MBS 1 assumed; with CP1 the planner predicts 89 GiB (OOM)",
+        note="CP2 (DP1) as in the published 8k layouts, GBS 128, MBS 1 assumed; with CP1 the "
+        "planner predicts 89 GiB on the first stage (OOM)",
     ),
     PublishedRun(
         "Mixtral 8x7B BF16", "Megatron-LM MoE README", "mixtral-8x7b", 64, "h100-80gb",

@@ -37,7 +37,9 @@ def _import_recipe(spec: str) -> ModuleType:
             raise
         from recipes import RECIPES
 
-        raise ConfigError(f"unknown recipe '{spec}': give a .py path or one of {', '.join(RECIPES)}") from None
+        raise ConfigError(
+            f"unknown recipe '{spec}': give a .py path or one of {', '.join(RECIPES)}"
+        ) from None
 
 
 def load_recipe(spec: str, overrides: list[str] | None = None):

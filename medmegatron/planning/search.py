@@ -42,7 +42,9 @@ def candidates(cfg: TrainConfig, gpus: int, gpu: GpuSpec) -> Iterator[TrainConfi
             yield dataclasses.replace(cfg, parallel=parallel, schedule=schedule)
 
 
-def search(cfg: TrainConfig, gpus: int, gpu: GpuSpec, price: Optional[float] = None) -> tuple[list[Plan], int]:
+def search(
+    cfg: TrainConfig, gpus: int, gpu: GpuSpec, price: Optional[float] = None,
+) -> tuple[list[Plan], int]:
     """(feasible plans fastest first, those with under 10 % memory headroom last; layouts tried)."""
     feasible, tried = [], 0
     for candidate in candidates(cfg, gpus, gpu):

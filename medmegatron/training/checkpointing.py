@@ -72,9 +72,18 @@ def resolve_checkpoint_dir(path: str | Path) -> Path:
     )
 
 
+def _rng_object(state):
+    """Each rank's RNG streams, one shard per global rank (restored only at the same world size)."""
+    from megatron.core.dist_checkpointing import ShardedObject
+
+    return ShardedObject("rng_state", state, (dist.get_world_size(),), (dist.get_rank(),), replica_id=0)
+
+
 def save_checkpoint(root: Path, iteration: int, chunks: list, optimizer, scheduler,
                     extra: dict, metadata: dict, keep_last: int | None = None) -> Path:
     from megatron.core import dist_checkpointing
+
+    from medmegatron.training import rng
 
     final = iteration_dir(root, iteration)
     tmp = final.with_name(final.name + ".tmp")
@@ -86,11 +95,13 @@ def save_checkpoint(root: Path, iteration: int, chunks: list, optimizer, schedul
     state["optimizer"] = optimizer.sharded_state_dict(state, metadata=OPTIMIZER_SHARDING)
     state["scheduler"] = scheduler.state_dict()
     state["iteration"] = iteration
+    state["rng_state"] = _rng_object(rng.capture())
     state.update(extra)
     dist_checkpointing.save(state, str(tmp), content_metadata=OPTIMIZER_SHARDING)
     dist.barrier()
     if dist.get_rank() == 0:
-        (tmp / METADATA).write_text(json.dumps({"iteration": iteration, **metadata}, indent=2))
+        (tmp / METADATA).write_text(json.dumps(
+            {"iteration": iteration, "world_size": dist.get_world_size(), **metadata}, indent=2))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -143,17 +154,37 @@ def _ensure_optimizer_state(optimizer) -> None:
             sub._init_optimizer_states_with_dummy_values()
 
 
+def read_metadata(path: Path) -> dict:
+    meta = path / METADATA
+    return json.loads(meta.read_text()) if meta.exists() else {}
+
+
 def load_checkpoint(path: Path, chunks: list, optimizer, scheduler) -> dict:
-    """Exact resume: weights, optimizer, scheduler; returns the common extras (iteration, ...)."""
+    """Exact resume: weights, optimizer, scheduler, RNG; returns the common extras (iteration, ...).
+
+    The checkpoint may come from another TP/PP/DP layout: weights and optimizer state are
+    resharded by dist_checkpointing. RNG streams are per rank, so they are restored only when the
+    world size is unchanged (`rng_restored` in the result says which happened).
+    """
     from megatron.core import dist_checkpointing
+
+    from medmegatron.training import rng
 
     _ensure_optimizer_state(optimizer)
     request = _model_state(chunks)
     request["optimizer"] = optimizer.sharded_state_dict(request, is_loading=True,
                                                         metadata=OPTIMIZER_SHARDING)
+    same_world = read_metadata(path).get("world_size") == dist.get_world_size()
+    if same_world:
+        request["rng_state"] = _rng_object(None)
     loaded = dist_checkpointing.load(request, str(path))
     _apply_model_state(chunks, loaded)
     optimizer.load_state_dict(loaded["optimizer"])
     scheduler.load_state_dict(loaded["scheduler"])
-    return {k: v for k, v in loaded.items() if not k.startswith(("model", "optimizer", "scheduler"))}
+    if same_world:
+        rng.restore(loaded["rng_state"])
+    extras = {k: v for k, v in loaded.items()
+              if not k.startswith(("model", "optimizer", "scheduler", "rng_state"))}
+    extras["rng_restored"] = same_world
+    return extras
 

@@ -62,7 +62,10 @@ def build_datasets(cfg: TrainConfig, tokenizer, cache_dir: str) -> Datasets:
 
 
 def _collate(samples: list[dict]) -> dict:
-    return {key: torch.stack([torch.as_tensor(s[key]) for s in samples]) for key in samples[0]}
+    batch = {key: torch.stack([torch.as_tensor(s[key]) for s in samples]) for key in samples[0]}
+    # A single dataset is returned unblended (no dataset_id): it is source 0.
+    batch.setdefault("dataset_id", torch.zeros(len(samples), dtype=torch.long))
+    return batch
 
 
 class MicrobatchIterator:

@@ -2,16 +2,18 @@
 
 Called once per rank (under torchrun, or alone for a world of one). Everything parallel is
 megatron-core's: process groups, GPTModel, DDP + distributed optimizer, pipeline schedules,
-dist checkpoints. This file only orders the calls and records what happened.
+dist checkpoints. This file orders the calls, watches the run and records what happened.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 import yaml
 
@@ -23,9 +25,12 @@ from medmegatron.tokenizers import load_tokenizer
 from medmegatron.training import checkpointing as ckpt
 from medmegatron.training.data import MicrobatchIterator, build_datasets
 from medmegatron.training.metrics import MetricsLogger
+from medmegatron.training.monitors import ForgettingMonitor, PreemptionSignal, SpikeDetector
 from medmegatron.training.optim import (build_optimizer, build_scheduler,
                                         effective_hyperparameters, wrap_ddp)
-from medmegatron.training.step import eval_step, train_step
+from medmegatron.training.provenance import code_version, data_fingerprints
+from medmegatron.training.step import TrainingDiverged, eval_losses, make_forward_step, train_step
+from medmegatron.training.throughput import Throughput
 
 
 @dataclasses.dataclass
@@ -35,6 +40,7 @@ class TrainResult:
     checkpoint: str | None
     start_iteration: int
     valid_loss: float | None
+    preempted: bool = False
 
 
 def _check_tokenizer(cfg: TrainConfig, tokenizer) -> None:
@@ -46,16 +52,16 @@ def _check_tokenizer(cfg: TrainConfig, tokenizer) -> None:
         )
 
 
-def _validate_loss(chunks, datasets, cfg, dp_rank, dp_size, num_microbatches, position) -> float:
-    iterators = [MicrobatchIterator(datasets.valid, cfg.schedule.micro_batch_size, dp_rank, dp_size,
-                                    position) for _ in chunks]
-    loss_sum = tokens = 0.0
-    for _ in range(cfg.eval_iters):
-        s, t = eval_step(chunks, iterators, num_microbatches, cfg.data.seq_length,
-                         cfg.schedule.micro_batch_size)
-        loss_sum += s
-        tokens += t
-    return loss_sum / max(tokens, 1)
+def _by_source(names: list[str], sums: torch.Tensor, prefix: str) -> dict[str, float]:
+    return {f"{prefix}{name}": s / t for name, (s, t) in zip(names, sums.tolist()) if t > 0}
+
+
+def _all_ranks_agree(flag: bool) -> bool:
+    """True on every rank if any rank saw `flag` (e.g. SIGTERM delivered to one process)."""
+    value = torch.tensor([1.0 if flag else 0.0],
+                         device=torch.cuda.current_device() if torch.cuda.is_available() else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def pretrain(cfg: TrainConfig) -> TrainResult:
@@ -79,67 +85,139 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
     optimizer = build_optimizer(cfg, model, dtype)
     scheduler = build_scheduler(cfg, optimizer)
 
-    start_iter = 0
+    start_iter, rng_note, extras = 0, None, {}
     latest = ckpt.latest_checkpoint(ckpt_root) if cfg.checkpoint.resume else None
     if latest is not None:
-        start_iter = int(ckpt.load_checkpoint(latest, model, optimizer, scheduler)["iteration"])
+        extras = ckpt.load_checkpoint(latest, model, optimizer, scheduler)
+        start_iter = int(extras["iteration"])
+        rng_note = None if extras["rng_restored"] else "RNG streams not restored: world size changed"
     elif cfg.checkpoint.init_from:
         ckpt.load_weights(ckpt.resolve_checkpoint_dir(cfg.checkpoint.init_from), model)
         optimizer.reload_model_params()  # refresh fp32 master copies from the loaded weights
 
     datasets = build_datasets(cfg, tokenizer, cfg.data.cache_dir or str(run_dir / "data_cache"))
+    names = cfg.data.source_names()
+    forward_step = make_forward_step(len(names))
     dp_rank = parallel_state.get_data_parallel_rank()
     dp_size = parallel_state.get_data_parallel_world_size()
     s = cfg.schedule
     num_microbatches = s.global_batch_size // (s.micro_batch_size * dp_size)
-    consumed = start_iter * s.global_batch_size
-    iterators = [MicrobatchIterator(datasets.train, s.micro_batch_size, dp_rank, dp_size, consumed)
-                 for _ in model]
+    train_iterators = [MicrobatchIterator(datasets.train, s.micro_batch_size, dp_rank, dp_size,
+                                          start_iter * s.global_batch_size) for _ in model]
+    has_valid = datasets.valid is not None and len(datasets.valid) > 0
+
+    def validate_now(iteration: int) -> dict[str, float]:
+        # Always the same validation batches, so values are comparable across steps.
+        iterators = [MicrobatchIterator(datasets.valid, s.micro_batch_size, dp_rank, dp_size, 0)
+                     for _ in model]
+        sums = eval_losses(model, iterators, forward_step, len(names), num_microbatches,
+                           cfg.data.seq_length, s.micro_batch_size, cfg.eval_iters)
+        total_sum, total_tokens = sums.sum(dim=0).tolist()
+        return {"valid_loss": total_sum / max(total_tokens, 1), **_by_source(names, sums, "valid_loss/")}
 
     logger = MetricsLogger(run_dir, s.train_iters, start_iter, enabled=is_logger,
                            tensorboard=cfg.logging.tensorboard, progress_bar=cfg.logging.progress_bar)
+    if rng_note:
+        logger.write(rng_note)
     if is_logger and start_iter == 0:
         effective = effective_hyperparameters(optimizer, scheduler)
         effective["layout"] = {"world_size": env.world_size, "data_parallel": dp_size,
-                               "num_microbatches": num_microbatches, "backend": env.backend}
+                               "num_microbatches": num_microbatches, "backend": env.backend,
+                               "dtype": dtype}
         (run_dir / "effective_hyperparameters.json").write_text(json.dumps(effective, indent=2))
         logger.write("effective optimizer/schedule: " + json.dumps(effective["schedule"]))
 
-    meta = {"config": config_to_dict(cfg), "world_size": env.world_size}
+    general = cfg.monitor.general_source or ("general" if "general" in names else None)
+    baseline = extras.get("forgetting_baseline")
+    forgetting = ForgettingMonitor(general, cfg.monitor.forgetting_threshold,
+                                   baseline if baseline is not None and baseline >= 0 else None)
+    spikes = SpikeDetector(cfg.monitor.spike_threshold)
+    preemption = PreemptionSignal()
+    preemption.install()
+    throughput = Throughput(cfg, env.world_size)
+    meta = {"config": config_to_dict(cfg), "code": code_version(),
+            "data": data_fingerprints(cfg.data.paths)}
+
+    def log_event(event: dict | None) -> None:
+        if event:
+            logger.log(event)
+            logger.write(f"warning: {event['event']} at step {event['iteration']}: "
+                         + json.dumps({k: v for k, v in event.items() if k not in ('event', 'iteration')}))
+
+    def save(iteration: int) -> Path:
+        return ckpt.save_checkpoint(ckpt_root, iteration, model, optimizer, scheduler,
+                                    {"consumed_samples": iteration * s.global_batch_size,
+                                     "forgetting_baseline": forgetting.baseline if forgetting.baseline is not None else -1.0},
+                                    meta,
+                                    cfg.checkpoint.keep_last)
+
+    def evaluate(iteration: int) -> float | None:
+        if not has_valid:
+            return None
+        values = validate_now(iteration)
+        logger.log({"iteration": iteration, **values})
+        log_event(forgetting.check(iteration, {k.split("/", 1)[1]: v for k, v in values.items() if "/" in k}))
+        return values["valid_loss"]
+
     losses: list[float] = []
     saved: Path | None = latest
     valid_loss = None
+    skipped = 0
+    preempted = False
+    if start_iter == 0 and (general or cfg.eval_interval):
+        valid_loss = evaluate(0)  # the step-0 baseline the forgetting monitor compares against
     t0 = time.perf_counter()
-    for iteration in range(start_iter, s.train_iters):
-        lr = optimizer.param_groups[0]["lr"]
-        step_start = time.perf_counter()
-        metrics = train_step(model, optimizer, scheduler, iterators, num_microbatches,
-                             cfg.data.seq_length, s.micro_batch_size)
-        elapsed = time.perf_counter() - step_start
-        losses.append(metrics["loss"])
-        logger.log({"iteration": iteration + 1, "loss": metrics["loss"], "lr": lr,
-                    "grad_norm": metrics["grad_norm"], "tokens": metrics["tokens"],
-                    "step_time_s": elapsed,
-                    "tokens_per_s_per_rank": metrics["tokens"] / elapsed / env.world_size})
-        done = iteration + 1
-        if cfg.checkpoint.save_interval and done % cfg.checkpoint.save_interval == 0:
-            saved = ckpt.save_checkpoint(ckpt_root, done, model, optimizer, scheduler,
-                                         {"consumed_samples": done * s.global_batch_size}, meta,
-                                         cfg.checkpoint.keep_last)
-        if cfg.eval_interval and done % cfg.eval_interval == 0 and datasets.valid is not None:
-            valid_loss = _validate_loss(model, datasets, cfg, dp_rank, dp_size, num_microbatches,
-                                        (done // cfg.eval_interval - 1) * cfg.eval_iters * s.global_batch_size)
-            logger.log({"iteration": done, "valid_loss": valid_loss})
+    try:
+        for iteration in range(start_iter, s.train_iters):
+            done = iteration + 1
+            lr = optimizer.param_groups[0]["lr"]
+            step_start = time.perf_counter()
+            step = train_step(model, optimizer, scheduler, train_iterators, forward_step, len(names),
+                              num_microbatches, cfg.data.seq_length, s.micro_batch_size,
+                              cfg.monitor.nan_policy, done)
+            elapsed = time.perf_counter() - step_start
+            losses.append(step.loss)
+            record = {"iteration": done, "loss": step.loss, "lr": lr, "grad_norm": step.grad_norm,
+                      "tokens": step.tokens, "step_time_s": elapsed,
+                      **_by_source(names, step.by_source, "loss/"), **throughput.record(step.tokens, elapsed)}
+            if not step.updated:
+                skipped += 1
+                record["skipped"] = True
+                log_event({"iteration": done, "event": "skipped_step", "loss": step.loss,
+                           "grad_norm": step.grad_norm, "skipped_so_far": skipped})
+                if skipped > cfg.monitor.max_skipped_steps:
+                    raise TrainingDiverged(
+                        f"{skipped} steps skipped for non-finite loss/gradients (last at step {done}), "
+                        f"more than monitor.max_skipped_steps={cfg.monitor.max_skipped_steps}; resume "
+                        "from the last checkpoint with a lower optimizer.lr"
+                    )
+            logger.log(record)
+            log_event(spikes.check(done, step.loss))
+            if cfg.checkpoint.save_interval and done % cfg.checkpoint.save_interval == 0:
+                saved = save(done)
+            if cfg.eval_interval and done % cfg.eval_interval == 0:
+                valid_loss = evaluate(done)
+            if cfg.monitor.checkpoint_on_sigterm and _all_ranks_agree(preemption.received):
+                if saved is None or saved.name != ckpt.iteration_dir(ckpt_root, done).name:
+                    saved = save(done)
+                logger.write(f"SIGTERM received: checkpoint {saved} written at step {done}; exiting")
+                preempted = True
+                break
+    finally:
+        preemption.uninstall()
 
-    if start_iter < s.train_iters and (saved is None or saved.name != ckpt.iteration_dir(ckpt_root, s.train_iters).name):
-        saved = ckpt.save_checkpoint(ckpt_root, s.train_iters, model, optimizer, scheduler,
-                                     {"consumed_samples": s.train_iters * s.global_batch_size}, meta,
-                                     cfg.checkpoint.keep_last)
-    if not cfg.eval_interval and datasets.valid is not None and len(datasets.valid):
-        valid_loss = _validate_loss(model, datasets, cfg, dp_rank, dp_size, num_microbatches, 0)
-        logger.log({"iteration": s.train_iters, "valid_loss": valid_loss})
-    logger.write(f"trained {s.train_iters - start_iter} steps in {time.perf_counter() - t0:.1f}s; "
-                 f"checkpoint: {saved}")
+    if not preempted:
+        final = ckpt.iteration_dir(ckpt_root, s.train_iters).name
+        if start_iter < s.train_iters and (saved is None or saved.name != final):
+            saved = save(s.train_iters)
+        if not cfg.eval_interval or s.train_iters % cfg.eval_interval:
+            valid_loss = evaluate(s.train_iters) if start_iter < s.train_iters else valid_loss
+    logger.write(f"trained {len(losses)} steps in {time.perf_counter() - t0:.1f}s; checkpoint: {saved}")
     logger.close()
+    if is_logger and cfg.logging.plots and losses:
+        from medmegatron.training.plots import plot_run
+
+        print(f"plot: {plot_run(run_dir)}", file=sys.stderr)
     dist.barrier()
-    return TrainResult(str(run_dir), losses, str(saved) if saved else None, start_iter, valid_loss)
+    return TrainResult(str(run_dir), losses, str(saved) if saved else None, start_iter, valid_loss,
+                       preempted)

@@ -56,6 +56,7 @@ def test_wrong_type_is_refused():
     (["model=tiny-mixtral", "parallel.expert_parallel=3"], 3, "num_moe_experts=4 is not divisible by parallel.expert_parallel=3"),
     (["parallel.expert_parallel=2"], 2, "needs an MoE model"),
     (["parallel.context_parallel=2", "data.seq_length=66"], 2, "divisible by 2 x context_parallel"),
+    (["parallel.context_parallel=2"], 2, "context_parallel > 1 needs Transformer Engine"),
     (["precision.fp8=delayed"], 1, "needs Transformer Engine"),
     (["parallel.tensor_parallel=2"], 3, "world size 3"),
     (["schedule.lr_warmup_iters=5", "schedule.train_iters=5"], 1, "lr_warmup_iters=5 must be smaller"),

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from data_prep.decontam import BenchmarkSpec, DecontamConfig, build_index
 
+
+@pytest.mark.shared_data
 
 def test_catches_every_planted_pubmedqa_test_abstract(pubmedqa, make_docs, tmp_path):
     path, test_ids = pubmedqa

@@ -132,6 +132,10 @@ def test_pipeline_resumes_after_crash(corpus, tmp_path, monkeypatch):
             assert a == (out / "tokenized" / f"{name}{ext}").read_bytes()
     with pytest.raises(ConfigError, match="different config"):
         run_pipeline(_config(corpus, out, executor={"workers": 1}, shard_docs=7))
+    with open(corpus / "general.jsonl", "a") as fh:  # an input changed under a finished run
+        fh.write(json.dumps({"text": "one more document " * 10}) + "\n")
+    with pytest.raises(ConfigError, match="inputs changed"):
+        run_pipeline(load_config(out.parent / "crashy.yaml"))
 
 
 def test_config_errors(tmp_path, corpus):

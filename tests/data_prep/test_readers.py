@@ -110,6 +110,7 @@ def test_text_folder_and_json(tmp_path):
         detect_format(tmp_path / "x.unknown")
 
 
+@pytest.mark.shared_data
 def test_pubmedqa_reader(pubmedqa):
     path, test_ids = pubmedqa
     docs = list(read_input(path, exclude_ids=test_ids))

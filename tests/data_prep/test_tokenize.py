@@ -62,6 +62,19 @@ def test_cli_tokenize_roundtrip_matches_tokenizer_and_builder(tmp_path, sp_token
     assert '"skipped": true' in capsys.readouterr().out
 
 
+def test_in_process_api_matches_parallel_path(tmp_path, sp_tokenizer, make_docs):
+    """`tokenize_to_indexed` (used by the trainer demo) writes the same bytes as the fast path."""
+    from data_prep.readers.document import Document
+    from data_prep.tokenize import tokenize_parallel, tokenize_to_indexed
+
+    docs = [Document(str(i), t, "x") for i, t in enumerate(TRICKY + make_docs(40, seed=9))]
+    a = tokenize_to_indexed(docs, sp_tokenizer, tmp_path / "a")
+    b = tokenize_parallel(docs, None, tmp_path / "b", workers=1)
+    assert a["tokens"] == b["tokens"] and a["documents"] == b["documents"] == len(docs)
+    for ext in (".bin", ".idx"):
+        assert (tmp_path / f"a{ext}").read_bytes() == (tmp_path / f"b{ext}").read_bytes()
+
+
 def test_hf_tokenizer_fast_path_matches_megatron(tmp_path, make_docs):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -122,6 +135,14 @@ def test_compressed_inputs_and_error_policy(tmp_path, capsys):
         manifest = json.loads(prefix.with_name(prefix.name + ".manifest.json").read_text())
         assert manifest["errors"]["skipped"] == {"missing_text_field": 1, "malformed_json": 1,
                                                  "undecodable": 1}
+    # the same error raised while worker processes are running (reader runs in the parent)
+    many = tmp_path / "many.jsonl"
+    many.write_text("".join(json.dumps({"text": f"doc {i}"}) + "\n" for i in range(3000))
+                    + '{"id": 1}\n')
+    assert main(["prep", "tokenize", "-i", str(many), "-o", str(tmp_path / "many"),
+                 "--workers", "2"]) == 2
+    assert f"{many}:3001: record has no 'text' field" in capsys.readouterr().err
+    assert not (tmp_path / "many.idx").exists() and not list(tmp_path.glob("many*.tmp-*"))
     # malformed JSON, undecodable line: file and line named
     (tmp_path / "bad.jsonl").write_bytes(b'{"text": "ok"}\n{"text": "x",\n')
     assert main(["prep", "tokenize", "-i", str(tmp_path / "bad.jsonl"), "-o",

@@ -15,8 +15,9 @@ from medmegatron.errors import ConfigError
 from medmegatron.planning.gpus import get_gpu
 from medmegatron.planning.plan import make_plan, token_budget
 from recipes import RECIPES
-from recipes.common import apply_overrides, build_config, docker_executor, pretrain_task, slurm_executor
-from recipes.common import main as module_main
+from recipes.common import apply_overrides, pretrain_task
+from recipes.launch import build_config, docker_executor, slurm_executor
+from recipes.launch import main as module_main
 
 
 def _load(name):
