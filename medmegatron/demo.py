@@ -4,8 +4,10 @@
    ids, so later evaluation stays clean), otherwise a generated biomedical corpus; plus generated
    clinical and general text, mirroring the biomedical : clinical : general mix of Me-LLaMA.
 2. Tokenize each source into a Megatron indexed dataset (skipped when already there).
-3. Train `tiny-llama` on 2 local processes (gloo) through megatron-core, blend 15 : 1 : 4.
-4. Print the loss curve, the checkpoint path and a PNG of the curve.
+3. Train `tiny-llama` with `recipes/tiny_cpu.py` on 2 local processes (TP=2, gloo) through
+   megatron-core, blend 15 : 1 : 4.
+4. Print the loss curve, validation loss per source, the forgetting monitor's verdict, the
+   checkpoint path and a PNG of the per-source curves.
 """
 
 from __future__ import annotations
@@ -22,9 +24,6 @@ from medmegatron.errors import UserFacingError
 from medmegatron.paths import pubmedqa_dir
 from medmegatron.tokenizers import load_tokenizer, tokenizer_fingerprint
 
-BLEND = {"pubmed": 15.0, "clinical": 1.0, "general": 4.0}
-
-
 def _documents(source: str):
     if source == "pubmed" and pubmedqa_dir() is not None:
         folder = pubmedqa_dir()
@@ -39,7 +38,7 @@ def prepare_data(data_dir: Path) -> dict[str, str]:
     tokenizer = load_tokenizer(None)
     fingerprint = tokenizer_fingerprint(None)
     prefixes = {}
-    for source in BLEND:
+    for source in ("pubmed", "clinical", "general"):
         prefix = data_dir / source
         manifest_path = data_dir / f"{source}.manifest.json"
         documents, origin = _documents(source)
@@ -59,65 +58,41 @@ def prepare_data(data_dir: Path) -> dict[str, str]:
     return prefixes
 
 
-def demo_config(run_dir: Path, prefixes: dict[str, str]) -> dict:
-    total = sum(BLEND.values())
-    return {
-        "run_dir": str(run_dir),
-        "model": "tiny-llama",
-        "parallel": {"tensor_parallel": 2},
-        "optimizer": {"lr": 2e-3, "min_lr": 2e-4, "weight_decay": 0.1, "clip_grad": 1.0},
-        "schedule": {"train_iters": 60, "micro_batch_size": 4, "global_batch_size": 16,
-                     "lr_warmup_iters": 6, "lr_warmup_init_fraction": 0.1},
-        "data": {"paths": list(prefixes.values()),
-                 "weights": [BLEND[s] / total for s in prefixes], "seq_length": 128},
-        "checkpoint": {"save_interval": 30},
-        "logging": {"progress_bar": False},
-    }
-
-
-def plot_losses(records: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [r["iteration"] for r in records if "loss" in r]
-    losses = [r["loss"] for r in records if "loss" in r]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, losses, label="train loss")
-    valid = [(r["iteration"], r["valid_loss"]) for r in records if "valid_loss" in r]
-    if valid:
-        ax.scatter(*zip(*valid), color="C1", label="validation loss", zorder=3)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (nats/token)")
-    ax.set_title("tiny-llama continual pretraining (CPU, TP=2)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def run_demo(run_dir: str | Path, nproc: int = 2) -> int:
+def run_demo(run_dir: str | Path) -> int:
     from medmegatron.runtime.launch import relaunch
     from medmegatron.training.metrics import read_metrics
 
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     prefixes = prepare_data(run_dir / "data")
+    from medmegatron.config import config_to_dict
+    from recipes import tiny_cpu  # the recipe is the single source of the demo's settings
+
+    cfg = tiny_cpu.config(data_root=str(run_dir / "data"), run_dir=str(run_dir))
+    missing = [p for p in cfg.data.paths if p not in prefixes.values()]
+    assert not missing, f"recipe expects data the demo did not prepare: {missing}"
     config_path = run_dir / "train.yaml"
-    config_path.write_text(yaml.safe_dump(demo_config(run_dir, prefixes), sort_keys=False))
+    config_path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    nproc = tiny_cpu.INFO.gpus
     print(f"train: {nproc} processes, config {config_path}")
     code = relaunch(nproc, ["medmegatron", "train", str(config_path)])
     if code != 0:
         raise UserFacingError(f"training exited with code {code}; see the messages above")
     records = read_metrics(run_dir)
-    losses = [r["loss"] for r in records if "loss" in r]
+    by_step = {r["iteration"]: r for r in records if "lr" in r}  # a resumed run re-logs some steps
+    losses = [by_step[i]["loss"] for i in sorted(by_step)]
     window = max(1, len(losses) // 10)
     first, last = sum(losses[:window]) / window, sum(losses[-window:]) / window
     print("\nloss every 10 steps: " + "  ".join(f"{x:.3f}" for x in losses[::10]) + f"  {losses[-1]:.3f}")
     print(f"mean loss, first {window} steps {first:.3f} -> last {window} steps {last:.3f}")
-    plot = run_dir / "loss.png"
-    plot_losses(records, plot)
+    for record in records:
+        if "valid_loss" in record:
+            parts = "  ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in record.items() if k.startswith("valid_loss/"))
+            print(f"validation at step {record['iteration']:3d}: {record['valid_loss']:.3f}  ({parts})")
+    events = [r for r in records if r.get("event") == "forgetting"]
+    print(f"forgetting monitor (general-domain validation loss vs step 0, +5% warns): "
+          f"{len(events)} warning(s)")
+    plot = run_dir / "loss.png"  # written by the training run (logging.plots)
     latest = (run_dir / "checkpoints" / "latest").read_text().strip()
     print(f"checkpoint: {run_dir / 'checkpoints' / latest}")
     print(f"metrics:    {run_dir / 'metrics.jsonl'}  (TensorBoard: {run_dir / 'tensorboard'})")

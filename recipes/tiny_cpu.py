@@ -11,13 +11,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python recipes/<name>.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nemo_run as run
-
 from medmegatron.config import (
-    CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
+    CheckpointConfig, DataConfig, LoggingConfig, MonitorConfig, OptimizerConfig, ParallelConfig,
+    PrecisionConfig, ScheduleConfig, TrainConfig,
     get_preset,
 )
-from recipes.common import RecipeInfo, as_task, iters_for_tokens, main
+from recipes.common import RecipeInfo
 
 INFO = RecipeInfo(
     name="tiny_cpu", gpus=2, gpu="h100-80gb", tokens=60 * 16 * 128,
@@ -40,18 +39,26 @@ def config(data_root: str = "runs/demo/data", run_dir: str = "runs/demo") -> Tra
             lr_warmup_init_fraction=0.1, lr_decay_style="cosine",
         ),
         data=DataConfig(
-            paths=[f"{data_root}/{source}" for source in BLEND],
+            paths=[f"{data_root}/{source}" for source in BLEND], names=list(BLEND),
             weights=[w / total for w in BLEND.values()], seq_length=seq,
         ),
         checkpoint=CheckpointConfig(save_interval=30),
-        logging=LoggingConfig(progress_bar=False),
+        logging=LoggingConfig(progress_bar=False, log_interval=5),
+        # Watch the general-domain replay set: warn if its validation loss rises 5% above step 0.
+        monitor=MonitorConfig(general_source="general", forgetting_threshold=0.05),
+        eval_interval=20,
+        eval_iters=2,
     )
 
 
-def recipe(data_root: str = "runs/demo/data", run_dir: str = "runs/demo") -> run.Partial:
+def recipe(data_root: str = "runs/demo/data", run_dir: str = "runs/demo") -> "nemo_run.Partial":
     """The NeMo-Run task: `pretrain_task(config=run.Config[TrainConfig])`."""
+    from recipes.launch import as_task
+
     return as_task(config(data_root, run_dir))
 
 
 if __name__ == "__main__":
+    from recipes.launch import main
+
     main(config, INFO)

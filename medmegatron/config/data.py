@@ -18,12 +18,11 @@ class DataConfig:
     split: str = "98,2,0"  # train, valid, test
     seed: int = 1234
     cache_dir: Optional[str] = None  # where megatron-core caches its sample indices; None = run dir
-    num_workers: int = 0
+    # 'pretrain' = plain token streams; 'sft' = instruction data whose prompt tokens are
+    # masked out of the loss (the trainer must honour or refuse this).
+    kind: str = "pretrain"
 
     def source_names(self) -> list[str]:
         from pathlib import Path
 
         return list(self.names) if self.names else [Path(p).name for p in self.paths]
-    # 'pretrain' = plain token streams; 'sft' = instruction data whose prompt tokens are
-    # masked out of the loss (the trainer must honour or refuse this).
-    kind: str = "pretrain"

@@ -8,7 +8,7 @@ from typing import Optional
 
 @dataclass
 class LoggingConfig:
-    log_interval: int = 1
+    log_interval: int = 1  # console lines every N steps (metrics.jsonl gets every step)
     tensorboard: bool = True
     progress_bar: bool = True
     plots: bool = True  # PNG curves in the run directory at the end

@@ -90,6 +90,12 @@ def _check_layout(cfg: TrainConfig, world_size: int, problems: list[str]) -> Non
         problems.append(
             f"data.seq_length={cfg.data.seq_length} must be divisible by 2 x context_parallel = {2 * cp}"
         )
+    if p.recompute_granularity not in (None, "selective", "full"):
+        problems.append(f"parallel.recompute_granularity='{p.recompute_granularity}' must be null, 'selective' or 'full'")
+    if p.recompute_num_layers is not None and p.recompute_granularity != "full":
+        problems.append("parallel.recompute_num_layers needs parallel.recompute_granularity=full")
+    if cfg.data.kind not in ("pretrain", "sft"):
+        problems.append(f"data.kind='{cfg.data.kind}' must be 'pretrain' or 'sft'")
     if p.sequence_parallel and tp == 1:
         problems.append("parallel.sequence_parallel needs parallel.tensor_parallel > 1")
     if p.sequence_parallel and cfg.data.seq_length % tp:
@@ -113,12 +119,14 @@ def _check_numbers(cfg: TrainConfig, cuda_available: bool, problems: list[str]) 
         problems.append(f"schedule.lr_decay_style must be one of {DECAY_STYLES}")
     if cfg.schedule.train_iters < 1:
         problems.append("schedule.train_iters must be >= 1")
-    decay_iters = cfg.schedule.lr_decay_iters or cfg.schedule.train_iters
-    if cfg.schedule.lr_warmup_iters and cfg.schedule.lr_warmup_iters >= decay_iters:
+    decay_iters, warmup = cfg.schedule.decay_iters(), cfg.schedule.warmup_iters()
+    if warmup and warmup >= decay_iters:
         problems.append(
-            f"schedule.lr_warmup_iters={cfg.schedule.lr_warmup_iters} must be smaller than the decay "
+            f"schedule.lr_warmup_iters={warmup} must be smaller than the decay "
             f"length ({decay_iters} = lr_decay_iters or train_iters): shorten the warmup"
         )
+    if cfg.schedule.lr_warmup_fraction is not None and not 0 <= cfg.schedule.lr_warmup_fraction < 1:
+        problems.append("schedule.lr_warmup_fraction must be within [0, 1)")
     if not 0.0 <= cfg.schedule.lr_warmup_init_fraction <= 1.0:
         problems.append("schedule.lr_warmup_init_fraction must be within [0, 1]")
     if cfg.parallel.context_parallel > 1 and not cuda_available:

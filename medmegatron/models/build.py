@@ -28,6 +28,18 @@ def _rope_scaling(rope_scaling: dict | None) -> tuple[bool, float]:
     )
 
 
+def _recompute(parallel, num_layers: int) -> dict:
+    """Activation recompute: 'selective' = core attention only; 'full' = whole layers."""
+    if parallel.recompute_granularity is None:
+        return {}
+    if parallel.recompute_granularity == "selective":
+        return {"recompute_granularity": "selective"}
+    if parallel.recompute_num_layers:  # the first N layers of each pipeline chunk
+        return {"recompute_granularity": "full", "recompute_method": "block",
+                "recompute_num_layers": parallel.recompute_num_layers}
+    return {"recompute_granularity": "full", "recompute_method": "uniform", "recompute_num_layers": 1}
+
+
 def transformer_config(cfg: TrainConfig, cuda: bool):
     """The megatron-core `TransformerConfig` for `cfg` (the single source of truth downstream)."""
     from megatron.core.transformer import TransformerConfig
@@ -86,6 +98,7 @@ def transformer_config(cfg: TrainConfig, cuda: bool):
         use_cpu_initialization=not cuda,
         perform_initialization=True,
         deallocate_pipeline_outputs=True,
+        **_recompute(p, m.num_layers),
         # With 2 pipeline ranks and interleaving, each rank sends *and* receives activations and
         # gradients to/from the same peer in one batched call; the pairs are matched by order
         # and get crossed (same shapes, silently wrong losses - seen on gloo). megatron-core's
@@ -100,10 +113,12 @@ def build_model(cfg: TrainConfig, cuda: bool) -> list[torch.nn.Module]:
     from megatron.core import parallel_state
     from megatron.core.models.gpt import GPTModel
 
-    from medmegatron.models.spec import layer_spec
+    from medmegatron.models.norms import local_block_spec
+    from medmegatron.models.spec import layer_spec, transformer_engine_available
 
     config = transformer_config(cfg, cuda)
     spec = layer_spec(cfg.model.num_moe_experts)
+    use_local = not transformer_engine_available()
     rope_scaling, rope_factor = _rope_scaling(cfg.model.rope_scaling)
     vp = cfg.parallel.virtual_pipeline_parallel
     chunks = []
@@ -111,7 +126,7 @@ def build_model(cfg: TrainConfig, cuda: bool) -> list[torch.nn.Module]:
         stage = vp_stage if vp else None
         model = GPTModel(
             config=config,
-            transformer_layer_spec=spec,
+            transformer_layer_spec=local_block_spec(spec, config, stage) if use_local else spec,
             vocab_size=cfg.model.padded_vocab_size(cfg.parallel.tensor_parallel),
             max_sequence_length=cfg.model.max_position_embeddings,
             pre_process=parallel_state.is_pipeline_first_stage(ignore_virtual=vp is None, vp_stage=stage),

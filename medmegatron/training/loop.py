@@ -52,6 +52,16 @@ def _check_tokenizer(cfg: TrainConfig, tokenizer) -> None:
         )
 
 
+def _refuse_unimplemented(cfg: TrainConfig) -> None:
+    """Settings recipes may carry that this trainer does not honour yet: refuse, never ignore."""
+    if cfg.data.kind == "sft" or cfg.neftune_noise_alpha is not None:
+        raise ConfigError(
+            "instruction tuning (data.kind=sft, neftune_noise_alpha) is not supported by this "
+            "trainer yet: prompt-token loss masks and NEFTune would be silently ignored. Use "
+            "data.kind=pretrain and neftune_noise_alpha=null"
+        )
+
+
 def _by_source(names: list[str], sums: torch.Tensor, prefix: str) -> dict[str, float]:
     return {f"{prefix}{name}": s / t for name, (s, t) in zip(names, sums.tolist()) if t > 0}
 
@@ -67,6 +77,7 @@ def _all_ranks_agree(flag: bool) -> bool:
 def pretrain(cfg: TrainConfig) -> TrainResult:
     env = init_process_group()
     validate(cfg, env.world_size, cuda_available=not env.cpu)
+    _refuse_unimplemented(cfg)
     init_model_parallel(cfg.parallel, cfg.seed)
     from megatron.core import parallel_state
 
@@ -116,7 +127,8 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
         return {"valid_loss": total_sum / max(total_tokens, 1), **_by_source(names, sums, "valid_loss/")}
 
     logger = MetricsLogger(run_dir, s.train_iters, start_iter, enabled=is_logger,
-                           tensorboard=cfg.logging.tensorboard, progress_bar=cfg.logging.progress_bar)
+                           tensorboard=cfg.logging.tensorboard, progress_bar=cfg.logging.progress_bar,
+                           log_interval=cfg.logging.log_interval)
     if rng_note:
         logger.write(rng_note)
     if is_logger and start_iter == 0:
@@ -178,11 +190,13 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
             elapsed = time.perf_counter() - step_start
             losses.append(step.loss)
             record = {"iteration": done, "loss": step.loss, "lr": lr, "grad_norm": step.grad_norm,
-                      "tokens": step.tokens, "step_time_s": elapsed,
+                      "tokens": step.tokens, "step_time_s": elapsed, "wall_time": time.time(),
                       **_by_source(names, step.by_source, "loss/"), **throughput.record(step.tokens, elapsed)}
             if not step.updated:
                 skipped += 1
                 record["skipped"] = True
+            logger.log(record)
+            if not step.updated:
                 log_event({"iteration": done, "event": "skipped_step", "loss": step.loss,
                            "grad_norm": step.grad_norm, "skipped_so_far": skipped})
                 if skipped > cfg.monitor.max_skipped_steps:
@@ -191,7 +205,6 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
                         f"more than monitor.max_skipped_steps={cfg.monitor.max_skipped_steps}; resume "
                         "from the last checkpoint with a lower optimizer.lr"
                     )
-            logger.log(record)
             log_event(spikes.check(done, step.loss))
             if cfg.checkpoint.save_interval and done % cfg.checkpoint.save_interval == 0:
                 saved = save(done)
@@ -203,6 +216,9 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
                 logger.write(f"SIGTERM received: checkpoint {saved} written at step {done}; exiting")
                 preempted = True
                 break
+    except BaseException:
+        logger.close()
+        raise
     finally:
         preemption.uninstall()
 

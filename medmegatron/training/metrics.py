@@ -13,8 +13,9 @@ from pathlib import Path
 
 class MetricsLogger:
     def __init__(self, run_dir: Path, total_iters: int, start_iter: int, enabled: bool,
-                 tensorboard: bool, progress_bar: bool):
+                 tensorboard: bool, progress_bar: bool, log_interval: int = 1):
         self.enabled = enabled
+        self.log_interval = max(1, log_interval)
         self.path = run_dir / "metrics.jsonl"
         self._tb = None
         self._bar = None
@@ -45,10 +46,10 @@ class MetricsLogger:
             for key, value in record.items():
                 if key != "iteration" and isinstance(value, (int, float)) and math.isfinite(value):
                     self._tb.add_scalar(key.replace(" ", "_"), value, step)
-        if self._bar is not None and "loss" in record:
+        if self._bar is not None and "lr" in record:
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
-        elif "loss" in record:
+        elif "lr" in record and step % self.log_interval == 0:
             print(f"iter {step:6d} | loss {record['loss']:.4f} | lr {record['lr']:.3e}", flush=True)
 
     def write(self, message: str) -> None:
@@ -60,7 +61,7 @@ class MetricsLogger:
             print(message, flush=True)
 
     def close(self) -> None:
-        if not self.enabled:
+        if not self.enabled or self._file.closed:
             return
         if self._bar is not None:
             self._bar.close()

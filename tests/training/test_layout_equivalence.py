@@ -41,14 +41,25 @@ def test_two_rank_layouts_match_single_process(pubmed_prefix, dense_start):
     layouts = {
         "tp2": {"parallel.tensor_parallel": 2},
         "pp2": {"parallel.pipeline_parallel": 2},
-        "dp2": {},
+        "dp2_full_recompute": {"parallel.recompute_granularity": "full"},
         "pp2_vp2": {"parallel.pipeline_parallel": 2, "parallel.virtual_pipeline_parallel": 2},
+        "tp2_sp": {"parallel.tensor_parallel": 2, "parallel.sequence_parallel": True},
     }
     runs = {name: tiny_overrides(pubmed_prefix, root / name, **{"checkpoint.init_from": start}, **extra)
             for name, extra in layouts.items()}
+    # Reshard-resume: 3 steps at TP=2, then the same run resumed at TP=1 (weights and
+    # fully-reshardable optimizer state both resharded by dist_checkpointing).
+    runs["tp2_first3"] = tiny_overrides(pubmed_prefix, root / "reshard", **{
+        "checkpoint.init_from": start, "parallel.tensor_parallel": 2, "schedule.train_iters": 3,
+        "schedule.lr_decay_iters": 5, "checkpoint.resume": True})
     losses = run_layouts(2, runs, root / "world2.json")
     for name in layouts:
         assert_same_losses(reference, losses[name], name)
+
+    resumed = run_layouts(1, {"tp1_last2": tiny_overrides(pubmed_prefix, root / "reshard", **{
+        "checkpoint.init_from": start, "schedule.lr_decay_iters": 5, "checkpoint.resume": True})},
+        root / "resumed.json")["tp1_last2"]
+    assert_same_losses(reference, losses["tp2_first3"] + resumed, "tp2 -> tp1 reshard resume")
 
 
 def test_tp2_pp2_on_four_ranks_matches_single_process(pubmed_prefix, dense_start):
