@@ -11,7 +11,9 @@ class PrecisionConfig:
     # 'auto' = bf16 when CUDA is available, fp32 otherwise (CPU kernels for bf16 are slow and
     # the layout-equivalence tests need fp32 to compare at 1e-5).
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16
-    fp8: Optional[str] = None  # None | delayed | tensorwise | blockwise (Transformer Engine)
+    # None | delayed | tensorwise (current scaling) | blockwise | mxfp8 (Transformer Engine):
+    # delayed/tensorwise on Hopper, blockwise on Hopper with TE >= 2.3, mxfp8 on Blackwell.
+    fp8: Optional[str] = None
 
     def resolved_dtype(self, cuda_available: bool) -> str:
         if self.dtype == "auto":

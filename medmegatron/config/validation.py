@@ -13,7 +13,7 @@ from medmegatron.config.train import TrainConfig
 from medmegatron.errors import ConfigError
 
 DTYPES = ("auto", "fp32", "bf16", "fp16")
-FP8_RECIPES = ("delayed", "tensorwise", "blockwise")
+FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 DECAY_STYLES = ("constant", "linear", "cosine")
 
 

@@ -92,7 +92,10 @@ def transformer_config(cfg: TrainConfig, cuda: bool):
         pipeline_dtype=torch_dtype,
         bf16=dtype == "bf16",
         fp16=dtype == "fp16",
-        fp8=cfg.precision.fp8,
+        # FP8 through Transformer Engine: E4M3 forward / E5M2 backward ("hybrid") with the chosen
+        # scaling recipe; the non-FP8 parts stay bf16 (validation enforces it).
+        fp8="hybrid" if cfg.precision.fp8 else None,
+        fp8_recipe=cfg.precision.fp8 or "delayed",
         # CPU init builds each full weight from one seed and slices it, so every TP layout
         # starts from the same numbers; GPU init is faster and what large runs use.
         use_cpu_initialization=not cuda,

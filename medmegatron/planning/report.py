@@ -26,7 +26,7 @@ def format_plan(plan: Plan, title: str) -> str:
         ("parameters (millions)", lambda m: f"{m.params / 1e6:7.0f}"),
         ("weights", lambda m: _gib(m.weights)),
         ("gradients (fp32)", lambda m: _gib(m.gradients)),
-        ("optimizer (fp32 Adam" + (", sharded)" if lay.distributed_optimizer else ")"),
+        ("optimizer (Adam" + (", sharded)" if lay.distributed_optimizer else ")"),
          lambda m: _gib(m.optimizer)),
         ("fp8 weight cache", lambda m: _gib(m.fp8_cache)),
         (f"activations (recompute: {lay.recompute or 'none'})", lambda m: _gib(m.activations)),

@@ -1,4 +1,4 @@
-"""Tokens/s per device, model TFLOP/s and MFU from the planner's FLOPs formula."""
+"""Tokens/s per device, model TFLOP/s and MFU (the planner's FLOPs formula), peak memory."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ def peak_tflops_per_device(cfg: TrainConfig) -> float | None:
     return None
 
 
+def peak_memory_gb() -> float:
+    """Peak device memory on GPU; peak resident memory of this process on CPU."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**30
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
 class Throughput:
     def __init__(self, cfg: TrainConfig, world_size: int):
         self.flops_per_token = model_flops_per_token(cfg.model, cfg.data.seq_length)
@@ -32,7 +41,8 @@ class Throughput:
     def record(self, tokens: int, seconds: float) -> dict:
         per_device = tokens / seconds / self.world_size
         tflops = per_device * self.flops_per_token / 1e12
-        out = {"tokens_per_s_per_device": per_device, "tflops_per_device": tflops}
+        out = {"tokens_per_s_per_device": per_device, "tflops_per_device": tflops,
+               "max_memory_gb": peak_memory_gb()}
         if self.peak:
             out["mfu"] = tflops / self.peak
         return out
