@@ -20,7 +20,7 @@ import fiddle as fdl  # noqa: E402
 import nemo_run as run  # noqa: E402
 
 from recipes import RECIPES  # noqa: E402
-from recipes.common import as_task, slurm_executor  # noqa: E402
+from recipes.launch import as_task, slurm_executor  # noqa: E402
 
 
 def build(args: argparse.Namespace) -> tuple[run.Partial, run.SlurmExecutor]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,9 @@ class PipelineConfig:
         if len(set(names)) != len(names):
             raise ConfigError(f"sources: names must be unique, got {names}")
         for s in self.sources:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(s.name)):
+                raise ConfigError(f"sources: name {s.name!r} must use letters, digits, '_', '-', "
+                                  "'.' only (it names output files)")
             if s.format != "synthetic":
                 for p in s.inputs:
                     if not Path(p).exists():

@@ -35,6 +35,12 @@ class BenchmarkSpec:
     format: str = "qa_jsonl"  # pubmedqa | qa_jsonl | mmlu_csv
     ids_file: str | None = None  # PubMedQA: JSON list/object of ids to keep (e.g. test split)
     fields: list[str] | None = None  # qa_jsonl: only these fields (default: every string)
+    subjects: list[str] | None = None  # mmlu_csv folder: default the MultiMedQA medical subjects
+
+
+# MMLU subjects in MultiMedQA (Singhal et al. 2023)
+MMLU_MEDICAL = ("anatomy", "clinical_knowledge", "college_biology", "college_medicine",
+                "medical_genetics", "professional_medicine")
 
 
 @dataclass
@@ -85,7 +91,9 @@ def benchmark_items(spec: BenchmarkSpec) -> Iterator[tuple[str, str]]:
                                                           rec.get("LONG_ANSWER", "")]
                 yield f"{spec.name}:{pmid}", "\n".join(p for p in parts if p)
     elif spec.format == "mmlu_csv":
-        files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+        subjects = tuple(spec.subjects or MMLU_MEDICAL)
+        files = sorted(f for f in path.glob("*.csv") if f.stem.startswith(subjects)) \
+            if path.is_dir() else [path]
         for f in files:
             with open(f, encoding="utf-8", newline="") as fh:
                 for i, row in enumerate(csv.reader(fh)):

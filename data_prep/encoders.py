@@ -7,7 +7,8 @@ SentencePiece encodes each one from scratch. Two faster paths, chosen only when 
   whitespace removal (Llama-2, Mistral): encoding is a concatenation of independent per-word
   encodings (SentencePiece itself splits the normalised text before every space that follows a
   non-space), so words are encoded once and cached - the trick GPT-2's BPE uses. Documents that
-  contain the whitespace symbol "\u2581" itself are encoded whole.
+  contain the whitespace symbol "\u2581" itself are encoded whole; text with single spaces only
+  (the usual case after normalisation) is split with `str.split`, the rest with a regex.
 * Hugging Face `tokenizers` (tokenizer.json): the Rust `encode_batch`.
 
 Anything else falls back to megatron-core's tokenizer. Tests compare every path with megatron-core's
@@ -76,10 +77,44 @@ class _SentencePieceWords:
         import sentencepiece as spm
 
         self.sp = spm.SentencePieceProcessor(model_file=path)
-        self.cache: dict[str, list[int]] = {}
+        self.cache: dict[str, list[int]] = {}  # " word" (leading spaces) -> ids
+        self.split_cache: dict[str, list[int]] = {}  # "word" after a single space -> ids
         self.max_cache = max_cache
         # "a " is normalised to "\u2581a\u2581" = words "\u2581a" + "\u2581": the lone-space word.
         self.lone_space = self.sp.encode("a ")[len(self.sp.encode("a")):]
+
+    def _pieces(self, text: str) -> list[list[int]]:
+        """Per-word id lists of `text` (concatenated, they are its encoding)."""
+        if not text or _WS in text:
+            return [self.sp.encode(text)]
+        if text[0] != " " and "  " not in text:  # common case: single spaces -> str.split
+            cache = self.split_cache
+            words = text.split(" ")
+            try:
+                return [cache[w] for w in words]
+            except KeyError:
+                if len(cache) > self.max_cache:
+                    cache.clear()
+                for w in words:
+                    if w not in cache:
+                        cache[w] = self.sp.encode(w) if w else self.lone_space
+                return [cache[w] for w in words]
+        return [self.encode(text)]
+
+    def encode_flat(self, texts: list[str], eod: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(all documents' ids with EOD after each, lengths) without per-token Python work."""
+        from itertools import chain
+
+        pieces: list[list[int]] = []
+        lengths = np.empty(len(texts), dtype=np.int32)
+        eod_list = [eod]
+        for k, text in enumerate(texts):
+            parts = self._pieces(text)
+            pieces += parts
+            pieces.append(eod_list)
+            lengths[k] = sum(map(len, parts)) + 1
+        total = int(lengths.sum())
+        return np.fromiter(chain.from_iterable(pieces), dtype=dtype, count=total), lengths
 
     def encode(self, text: str) -> list[int]:
         if not text or _WS in text:
@@ -97,7 +132,9 @@ class _SentencePieceWords:
         return out
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [self.encode(t) for t in texts]
+        from itertools import chain
+
+        return [list(chain.from_iterable(self._pieces(t))) for t in texts]
 
 
 class _HF:
@@ -131,6 +168,8 @@ def build_encoder(spec: EncoderSpec):
 
 def encode_with_eod(encoder, texts: list[str], eod: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """Encode a batch; return (concatenated tokens with EOD after each document, int32 lengths)."""
+    if hasattr(encoder, "encode_flat"):
+        return encoder.encode_flat(texts, eod, dtype)
     ids = encoder.encode_batch(texts)
     lengths = np.fromiter((len(x) + 1 for x in ids), dtype=np.int32, count=len(ids))
     flat: list[int] = []

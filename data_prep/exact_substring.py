@@ -44,8 +44,8 @@ def _later_copy_windows(data: np.ndarray, doc_ends: np.ndarray, k: int) -> np.nd
     lcp = pydivsufsort.kasai(data, sa)  # lcp[i] = LCP(suffix sa[i], suffix sa[i+1])
     sa = sa.astype(np.int64)
     # document end of each suffix start -> remaining bytes inside its document
-    doc_of = np.searchsorted(doc_ends, sa, side="right")
-    remaining = doc_ends[np.minimum(doc_of, len(doc_ends) - 1)] - sa
+    end_of_pos = np.repeat(doc_ends, np.diff(doc_ends, prepend=0))
+    remaining = end_of_pos[sa] - sa
     link = lcp[:-1] >= k  # rank i and i+1 share >= k bytes
     if not link.any():
         return np.zeros(0, dtype=np.int64)
@@ -61,10 +61,8 @@ def _later_copy_windows(data: np.ndarray, doc_ends: np.ndarray, k: int) -> np.nd
 
 
 def _mask_from_windows(n: int, window_starts: np.ndarray, k: int) -> np.ndarray:
-    diff = np.zeros(n + 1, dtype=np.int32)
-    np.add.at(diff, window_starts, 1)
-    np.add.at(diff, window_starts + k, -1)
-    return np.cumsum(diff[:-1]) > 0
+    diff = np.bincount(window_starts, minlength=n + 1) - np.bincount(window_starts + k, minlength=n + 1)
+    return np.cumsum(diff[:n]) > 0
 
 
 def unit_masks(load_unit, num_units: int, k: int):

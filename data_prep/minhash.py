@@ -10,8 +10,8 @@ batches of documents (`np.minimum.reduceat`) in cache-sized blocks of hash funct
 
 LSH: `bands` x `rows` of the signature; documents sharing a band key are candidates; every
 candidate pair is then checked with the *true* Jaccard of the shingle sets, so precision is exact
-and the S-curve only decides recall and work. Union-find over verified pairs gives clusters; the
-first document of a cluster (input order = source priority) is kept.
+and the S-curve only decides recall and work. A document is removed when it is a verified
+near-duplicate of an earlier *kept* document (input order = source priority; no chaining).
 """
 
 from __future__ import annotations
@@ -179,25 +179,6 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
-class UnionFind:
-    def __init__(self, n: int):
-        self.parent = np.arange(n)
-
-    def find(self, i: int) -> int:
-        p = self.parent
-        root = i
-        while p[root] != root:
-            root = p[root]
-        while p[i] != root:
-            p[i], i = root, p[i]
-        return root
-
-    def union(self, i: int, j: int) -> None:
-        ri, rj = self.find(i), self.find(j)
-        if ri != rj:  # the smaller index (earlier input, higher priority) stays root
-            self.parent[max(ri, rj)] = min(ri, rj)
-
-
 @dataclass
 class DedupResult:
     keep: np.ndarray  # bool [n]
@@ -223,19 +204,30 @@ def near_dedup(shingle_sets: Sequence[np.ndarray], config: MinHashConfig,
 
 
 def cluster_pairs(n: int, pairs: np.ndarray, get_shingles, config: MinHashConfig) -> DedupResult:
-    uf = UnionFind(n)
+    """Greedy in input order: document j is removed iff it is a verified near-duplicate
+    (true Jaccard >= threshold) of an earlier document that is itself kept.
+
+    Unlike union-find over all verified pairs, this never chains (A~B, B~C removing C although
+    A and C differ), so every removed document has a kept twin at >= threshold, and pairs whose
+    first member is already removed are not even verified.
+    """
+    keep = np.ones(n, dtype=bool)
+    dup_of = np.full(n, -1, dtype=np.int64)
     verified = []
+    if len(pairs):
+        pairs = pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]  # by j, then i
     for i, j in pairs:
+        i, j = int(i), int(j)
+        if not keep[j] or not keep[i]:
+            continue
         if config.verify:
             jac = jaccard(get_shingles(i), get_shingles(j))
             if jac < config.threshold:
                 continue
         else:
             jac = float("nan")
+        keep[j] = False
+        dup_of[j] = i
         verified.append((i, j, jac))
-        uf.union(int(i), int(j))
-    roots = np.fromiter((uf.find(i) for i in range(n)), np.int64, n)
-    keep = roots == np.arange(n)
-    dup_of = np.where(keep, -1, roots)
     return DedupResult(keep=keep, duplicate_of=dup_of, candidate_pairs=len(pairs),
                        verified_pairs=np.array(verified, dtype=float).reshape(-1, 3))

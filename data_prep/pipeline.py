@@ -49,7 +49,8 @@ class Layout:
         self.tasks = [(s, p) for s in cfg.sources for p in s.inputs]  # one task per input
 
     def stats(self, *parts: str) -> Path:
-        return self.root.joinpath(*parts).with_suffix(".stats.json")
+        path = self.root.joinpath(*parts)
+        return path.with_name(path.name + ".stats.json")
 
     def task_dir(self, stage: str, task: int) -> Path:
         return self.root / stage / f"t{task:05d}"
@@ -170,7 +171,7 @@ def stage_minhash_keys(cfg: PipelineConfig, rank: int) -> None:
 
 
 def stage_minhash_cluster(cfg: PipelineConfig, rank: int = 0) -> None:
-    """Global: candidate pairs across all sources, verified by true Jaccard, union-find."""
+    """Global: candidate pairs across all sources, verified by true Jaccard, greedy keep-first."""
     from data_prep.minhash import candidate_pairs, cluster_pairs
 
     lay = Layout(cfg)
@@ -195,20 +196,24 @@ def stage_minhash_cluster(cfg: PipelineConfig, rank: int = 0) -> None:
     # shingles of the documents that appear in a candidate pair, read shard by shard
     needed = np.unique(pairs) if len(pairs) else np.zeros(0, np.int64)
     shingle_of: dict[int, np.ndarray] = {}
-    locate: list[tuple[int, int, int]] = []  # global index -> (task, shard, row)
+    shard_start, shard_id = [], []  # global index of each shard's first document, (task, shard)
+    base = 0
     for t in range(n_tasks):
         for s_idx, shard in enumerate(lay.shard_paths("ingest", t)):
             docs = read_shard(shard)
-            base = len(locate)
-            locate.extend((t, s_idx, r) for r in range(len(docs)))
+            shard_start.append(base)
+            shard_id.append((t, s_idx))
             lo, hi = np.searchsorted(needed, [base, base + len(docs)])
             for g in needed[lo:hi]:
                 shingle_of[int(g)] = _minhash_shingles(cfg, docs[int(g) - base]["text"])
+            base += len(docs)
+    shard_start = np.asarray(shard_start, dtype=np.int64)
     result = cluster_pairs(n, pairs, lambda i: shingle_of[int(i)], mh)
     removed: dict[str, list] = {}
     for g in np.flatnonzero(~result.keep):
-        t, s, r = locate[g]
-        removed.setdefault(str(t), []).append([s, r])
+        k = int(np.searchsorted(shard_start, g, side="right")) - 1
+        t, s = shard_id[k]
+        removed.setdefault(str(t), []).append([s, int(g - shard_start[k])])
     per_source: Counter = Counter()
     for t, rows in removed.items():
         per_source[lay.tasks[int(t)][0].name] += len(rows)
@@ -219,18 +224,11 @@ def stage_minhash_cluster(cfg: PipelineConfig, rank: int = 0) -> None:
         "bands": mh.bands, "rows": mh.rows, "threshold": mh.threshold})
 
 
-def _after_minhash(cfg: PipelineConfig, lay: Layout):
-    """Per (task, shard) document lists after MinHash removal."""
-    removed = set()
-    if cfg.minhash.enabled:
-        st = _load_stats(lay.stats("minhash", "clusters")) or {}
-        removed = {(int(t), s, r) for t, rows in st.get("removed", {}).items() for s, r in rows}
-
-    def load(task: int, shard_idx: int, path: Path) -> list[dict]:
-        docs = read_shard(path)
-        return [d for r, d in enumerate(docs) if (task, shard_idx, r) not in removed]
-
-    return load
+def _minhash_removed(cfg: PipelineConfig, lay: Layout) -> set:
+    if not cfg.minhash.enabled:
+        return set()
+    st = _load_stats(lay.stats("minhash", "clusters")) or {}
+    return {(int(t), s, r) for t, rows in st.get("removed", {}).items() for s, r in rows}
 
 
 def _stage_source(cfg: PipelineConfig, stage: str) -> str:
@@ -243,17 +241,32 @@ def _stage_source(cfg: PipelineConfig, stage: str) -> str:
     raise ValueError(stage)
 
 
-def _docs_for(cfg: PipelineConfig, lay: Layout, stage_dir: str, task: int) -> list[list[dict]]:
-    """Documents per shard of `task` as stored by `stage_dir` (MinHash removals applied to ingest)."""
-    paths = lay.shard_paths(stage_dir, task)
-    if stage_dir == "ingest":
-        load = _after_minhash(cfg, lay)
-        return [load(task, i, p) for i, p in enumerate(paths)]
-    return [read_shard(p) for p in paths]
+class ShardSource:
+    """Documents of a materialised stage, one shard at a time (MinHash removals applied to ingest)."""
+
+    def __init__(self, cfg: PipelineConfig, lay: Layout, stage_dir: str):
+        self.lay, self.stage_dir = lay, stage_dir
+        self.removed = _minhash_removed(cfg, lay) if stage_dir == "ingest" else set()
+
+    def paths(self, task: int) -> list[Path]:
+        return self.lay.shard_paths(self.stage_dir, task)
+
+    def load(self, task: int, shard: int) -> list[dict]:
+        docs = read_shard(self.paths(task)[shard])
+        if not self.removed:
+            return docs
+        return [d for r, d in enumerate(docs) if (task, shard, r) not in self.removed]
+
+    def docs(self, task: int):
+        for i in range(len(self.paths(task))):
+            yield from self.load(task, i)
 
 
 def stage_exact_substring(cfg: PipelineConfig, rank: int = 0) -> None:
-    """Global: the exact-substring passes (e.g. 400 then 100 bytes), one shard = one SA unit."""
+    """Global: the exact-substring passes (e.g. 400 then 100 bytes), one shard = one SA unit.
+
+    Shards are loaded on demand (a small cache of three); outputs are written shard by shard.
+    """
     from data_prep.exact_substring import apply_mask, unit_masks
 
     lay = Layout(cfg)
@@ -264,26 +277,23 @@ def stage_exact_substring(cfg: PipelineConfig, rank: int = 0) -> None:
         if stats_path.exists():
             previous = stage_dir
             continue
-        units = []  # (task, shard_idx, docs)
-        for t in range(len(lay.tasks)):
-            for i, docs in enumerate(_docs_for(cfg, lay, previous, t)):
-                units.append((t, i, docs))
-        raw_cache: dict[int, list[bytes]] = {}
+        src = ShardSource(cfg, lay, previous)
+        units = [(t, i) for t in range(len(lay.tasks)) for i in range(len(src.paths(t)))]
+        cache: dict[int, tuple[list[dict], list[bytes]]] = {}
 
-        def load(u: int) -> list[bytes]:  # two units in memory at once (+ this small cache)
-            if u not in raw_cache:
-                if len(raw_cache) >= 2:
-                    raw_cache.pop(next(iter(raw_cache)))
-                raw_cache[u] = [d["text"].encode("utf-8") for d in units[u][2]]
-            return raw_cache[u]
+        def get(u: int):
+            if u not in cache:
+                if len(cache) >= 3:
+                    cache.pop(next(iter(cache)))
+                docs = src.load(*units[u])
+                cache[u] = (docs, [d["text"].encode("utf-8") for d in docs])
+            return cache[u]
 
-        per_source = {}
-        outputs: dict[int, list[list[dict]]] = {}
-        for u, masks in enumerate(unit_masks(load, len(units), k)):
-            t, i, docs = units[u]
-            raw = load(u)
-            src = lay.tasks[t][0].name
-            st = per_source.setdefault(src, Counter())
+        per_source: dict[str, Counter] = {}
+        for u, masks in enumerate(unit_masks(lambda x: get(x)[1], len(units), k)):
+            t, i = units[u]
+            docs, raw = get(u)
+            st = per_source.setdefault(lay.tasks[t][0].name, Counter())
             new_docs = []
             for d, b, m in zip(docs, raw, masks):
                 st["bytes_in"] += len(b)
@@ -297,13 +307,10 @@ def stage_exact_substring(cfg: PipelineConfig, rank: int = 0) -> None:
                         continue
                     d = {**d, "text": text}
                 new_docs.append(d)
-            outputs.setdefault(t, []).append(new_docs)
-            if i == len(lay.shard_paths(previous, t)) - 1:  # last shard of task t: write it
-                out_dir = lay.task_dir(stage_dir, t)
-                if out_dir.exists():
-                    shutil.rmtree(out_dir)
-                for j, shard_docs in enumerate(outputs.pop(t)):
-                    write_shard(out_dir / f"s{j:05d}.jsonl.zst", shard_docs)
+            out_dir = lay.task_dir(stage_dir, t)
+            if i == 0 and out_dir.exists():
+                shutil.rmtree(out_dir)  # leftovers of a crashed attempt
+            write_shard(out_dir / f"s{i:05d}.jsonl.zst", new_docs)
         for t in range(len(lay.tasks)):  # tasks without shards still need a directory
             lay.task_dir(stage_dir, t).mkdir(parents=True, exist_ok=True)
         write_json_atomic(stats_path, {"k": k, "per_source": {s: dict(c) for s, c in per_source.items()}})
@@ -323,16 +330,15 @@ def stage_decontaminate(cfg: PipelineConfig, rank: int) -> None:
 
     def docs():
         nonlocal flagged
-        for shard in _docs_for(cfg, lay, _stage_source(cfg, "decontaminate"), rank):
-            for d in shard:
-                hits = index.match(d["text"], dc.min_matches)
-                if hits:
-                    flagged += 1
-                    report.append({"id": d["id"], "source": d["source"],
-                                   "matches": [{"item": i, "ngrams": c} for i, c in hits[:10]]})
-                    if dc.action == "remove":
-                        continue
-                yield d
+        for d in ShardSource(cfg, lay, _stage_source(cfg, "decontaminate")).docs(rank):
+            hits = index.match(d["text"], dc.min_matches)
+            if hits:
+                flagged += 1
+                report.append({"id": d["id"], "source": d["source"],
+                               "matches": [{"item": i, "ngrams": c} for i, c in hits[:10]]})
+                if dc.action == "remove":
+                    continue
+            yield d
 
     kept = _write_shards(lay.task_dir("decontam", rank), docs(), cfg.shard_docs)
     write_json_atomic(lay.root / "decontam" / f"t{rank:05d}.report.json", report)
@@ -356,10 +362,10 @@ def stage_tokenize(cfg: PipelineConfig, rank: int) -> None:
     stage_dir = _stage_source(cfg, "tokenize")
 
     def docs():
+        src = ShardSource(cfg, lay, stage_dir)
         for t in lay.tasks_of(source.name):
-            for shard in _docs_for(cfg, lay, stage_dir, t):
-                for d in shard:
-                    yield Document(id=d["id"], text=d["text"], source=d["source"])
+            for d in src.docs(t):
+                yield Document(id=d["id"], text=d["text"], source=d["source"])
 
     tok_path = Path(cfg.tokenize.tokenizer) if cfg.tokenize.tokenizer else bundled_llama2_tokenizer()
     prefix = lay.root / "tokenized" / source.name
@@ -367,7 +373,9 @@ def stage_tokenize(cfg: PipelineConfig, rank: int) -> None:
     counts = tokenize_parallel(docs(), tok_path, prefix, workers=workers)
     tok_hash = tokenizer_fingerprint(tok_path)
     manifest = build_manifest(
-        "tokenized", inputs={str(p): "" for p in source.inputs}, config=dataclasses.asdict(cfg),
+        "tokenized", config=dataclasses.asdict(cfg),
+        inputs={str(lay.tasks[t][1]): _load_stats(lay.stats("ingest", f"t{t:05d}"))["input_sha256"]
+                for t in lay.tasks_of(source.name)},
         counts={"documents": counts["documents"], "tokens": counts["tokens"]},
         tokenizer={"path": str(tok_path), "sha256": tok_hash, "encoder": counts["encoder"]},
         outputs={"bin": f"{prefix}.bin", "idx": f"{prefix}.idx"})
@@ -471,10 +479,26 @@ def planned_stages(cfg: PipelineConfig) -> list[tuple[str, int]]:
     return plan
 
 
+def _input_stamps(cfg: PipelineConfig) -> dict:
+    """Size and mtime of every input (cheap; content hashes go in the manifest)."""
+    out = {}
+    for s in cfg.sources:
+        for p in s.inputs:
+            path = Path(p)
+            if path.is_file():
+                st = path.stat()
+                out[str(p)] = [st.st_size, st.st_mtime_ns]
+            elif path.is_dir():
+                files = [f for f in path.rglob("*") if f.is_file()]
+                out[str(p)] = [len(files), max((f.stat().st_mtime_ns for f in files), default=0)]
+    return out
+
+
 def _prepare_run_dir(cfg: PipelineConfig, force: bool) -> Path:
     root = Path(cfg.output_dir)
     marker = root / "run_config.json"
     fp = cfg.fingerprint()
+    stamps = _input_stamps(cfg)
     if marker.exists():
         old = json.loads(marker.read_text())
         if force:
@@ -483,19 +507,33 @@ def _prepare_run_dir(cfg: PipelineConfig, force: bool) -> Path:
             raise ConfigError(
                 f"{root} holds a run with a different config (fingerprint {old.get('fingerprint')} "
                 f"!= {fp}); use a new output_dir, or --force to delete it and start over")
+        elif old.get("inputs") != stamps:
+            changed = sorted(k for k in set(stamps) | set(old.get("inputs", {}))
+                             if stamps.get(k) != old.get("inputs", {}).get(k))
+            raise ConfigError(
+                f"{root}: inputs changed since this run started ({changed[:5]}); resuming would "
+                "mix old and new data - use --force to start over or a new output_dir")
     elif root.exists() and any(root.iterdir()):
         raise ConfigError(f"output_dir {root} exists and is not a medmegatron prep run; "
                           "choose an empty or new directory")
     root.mkdir(parents=True, exist_ok=True)
     cleanup_tmp(root)
-    write_json_atomic(marker, {"fingerprint": fp, "config": dataclasses.asdict(cfg)})
+    write_json_atomic(marker, {"fingerprint": fp, "inputs": stamps,
+                               "config": dataclasses.asdict(cfg)})
     return root
 
 
 def run_pipeline(cfg: PipelineConfig, force: bool = False, stop_after: str | None = None) -> dict:
     """Run (or resume) every stage; returns the run manifest (or the submitted Slurm jobs)."""
+    import sys
+
     root = _prepare_run_dir(cfg, force)
     ex = cfg.executor
+    if cfg.minhash.enabled:  # the S-curve of the chosen bands x rows, with a warning if too steep
+        from data_prep.minhash_plan import check_plan
+
+        print(check_plan(cfg.minhash.bands, cfg.minhash.rows, cfg.minhash.threshold).format(),
+              file=sys.stderr)
     if ex.kind == "slurm":
         return _submit_slurm(cfg, root)
     from tqdm import tqdm
@@ -554,5 +592,16 @@ def run_pipeline_file(path: str, force: bool = False) -> dict:
     manifest = run_pipeline(cfg, force=force)
     if "steps" not in manifest:  # submitted to Slurm
         return manifest
-    return {"output_dir": cfg.output_dir, "documents": manifest["counts"]["documents"],
-            "tokens": manifest["counts"]["tokens"], "per_source": manifest["steps"]["per_source"]}
+    summary = {"output_dir": cfg.output_dir, "documents": manifest["counts"]["documents"],
+               "tokens": manifest["counts"]["tokens"], "per_source": manifest["steps"]["per_source"]}
+    blend_path = Path(cfg.output_dir) / "blend.json"
+    if cfg.blend is not None and blend_path.exists():
+        import sys
+
+        from data_prep.blend import format_blend
+
+        blend = json.loads(blend_path.read_text())
+        print(format_blend(blend), file=sys.stderr)
+        summary["blend"] = {"path": str(blend_path), "epochs": blend["epochs"],
+                            "warnings": blend["warnings"]}
+    return summary

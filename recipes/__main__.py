@@ -1,8 +1,9 @@
 """`python -m recipes NAME [recipe.x=v] [key=value ...] [--print]`: run a recipe on this rank.
 
 No NeMo-Run involved: `recipe.*` are arguments of the recipe's `config()` (data_root, run_dir),
-everything else overrides the resulting config. For launchers that already start one process per GPU themselves (`torchrun -m recipes ...`,
-`srun` in containers/slurm/). `--print` shows the resolved config as YAML and exits.
+everything else overrides the resulting config. For launchers that already start one process
+per GPU themselves (`torchrun -m recipes ...`, `srun` in containers/slurm/). `--print` shows
+the resolved config as YAML and exits.
 """
 
 from __future__ import annotations

@@ -13,13 +13,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python recipes/<name>.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nemo_run as run
-
 from medmegatron.config import (
     DataConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
     get_preset,
 )
-from recipes.common import RecipeInfo, as_task, iters_for_tokens, main
+from recipes.common import RecipeInfo, iters_for_tokens
 
 INFO = RecipeInfo(
     name="cpt_mixtral_8x7b", gpus=64, gpu="h100-80gb", tokens=65e9,
@@ -51,10 +49,16 @@ def config(data_root: str = "/data/medmegatron", run_dir: str = "runs/cpt_mixtra
     )
 
 
-def recipe(data_root: str = "/data/medmegatron", run_dir: str = "runs/cpt_mixtral_8x7b") -> run.Partial:
+def recipe(
+    data_root: str = "/data/medmegatron", run_dir: str = "runs/cpt_mixtral_8x7b",
+) -> "nemo_run.Partial":
     """The NeMo-Run task: `pretrain_task(config=run.Config[TrainConfig])`."""
+    from recipes.launch import as_task
+
     return as_task(config(data_root, run_dir))
 
 
 if __name__ == "__main__":
+    from recipes.launch import main
+
     main(config, INFO)

@@ -11,13 +11,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python recipes/<name>.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nemo_run as run
-
 from medmegatron.config import (
-    CheckpointConfig, DataConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
+    CheckpointConfig, DataConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig,
+    TrainConfig,
     get_preset,
 )
-from recipes.common import RecipeInfo, as_task, main
+from recipes.common import RecipeInfo
 
 SAMPLES, EPOCHS = 200_000, 3
 INFO = RecipeInfo(
@@ -50,10 +49,16 @@ def config(
     )
 
 
-def recipe(data_root: str = "/data/medmegatron", run_dir: str = "runs/sft_mistral_7b_neftune") -> run.Partial:
+def recipe(
+    data_root: str = "/data/medmegatron", run_dir: str = "runs/sft_mistral_7b_neftune",
+) -> "nemo_run.Partial":
     """The NeMo-Run task: `pretrain_task(config=run.Config[TrainConfig])`."""
+    from recipes.launch import as_task
+
     return as_task(config(data_root, run_dir))
 
 
 if __name__ == "__main__":
+    from recipes.launch import main
+
     main(config, INFO)

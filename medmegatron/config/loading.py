@@ -91,6 +91,8 @@ def parse_overrides(overrides: list[str]) -> dict:
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:
+            if part == "model" and isinstance(node.get(part), str):  # model=PRESET model.x=...
+                node[part] = {"preset": node[part]}
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}' sets a field inside '{part}', which is not a section")

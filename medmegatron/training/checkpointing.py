@@ -13,6 +13,7 @@ Loading never unpickles arbitrary objects: megatron-core reads the common state 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -116,6 +117,30 @@ def _prune(root: Path, keep_last: int) -> None:
     complete = sorted(p for p in root.glob("iter_*") if p.is_dir() and not p.name.endswith(".tmp"))
     for old in complete[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+ARCHITECTURE_FIELDS = ("num_layers", "hidden_size", "ffn_hidden_size", "num_attention_heads",
+                       "num_query_groups", "kv_channels", "vocab_size", "num_moe_experts",
+                       "moe_ffn_hidden_size", "add_qkv_bias", "untie_embeddings_and_output_weights")
+
+
+def check_architecture(path: Path, model_config) -> None:
+    """Refuse init_from a checkpoint whose recorded architecture differs from the configured one.
+
+    Caught here, the message names the differing fields; caught by dist_checkpointing, it is a
+    shape mismatch deep in a tensor key.
+    """
+    saved = read_metadata(path).get("config", {}).get("model")
+    if not saved:
+        return
+    current = dataclasses.asdict(model_config)
+    diffs = [f"model.{k}: checkpoint {saved.get(k)!r}, config {current.get(k)!r}"
+             for k in ARCHITECTURE_FIELDS if k in saved and saved.get(k) != current.get(k)]
+    if diffs:
+        raise UserFacingError(
+            f"checkpoint '{path}' was written for another architecture: " + "; ".join(diffs)
+            + ". Use the checkpoint's model settings (its medmegatron.json) or another checkpoint"
+        )
 
 
 def load_weights(path: Path, chunks: list) -> None:

@@ -103,7 +103,9 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
         start_iter = int(extras["iteration"])
         rng_note = None if extras["rng_restored"] else "RNG streams not restored: world size changed"
     elif cfg.checkpoint.init_from:
-        ckpt.load_weights(ckpt.resolve_checkpoint_dir(cfg.checkpoint.init_from), model)
+        source = ckpt.resolve_checkpoint_dir(cfg.checkpoint.init_from)
+        ckpt.check_architecture(source, cfg.model)
+        ckpt.load_weights(source, model)
         optimizer.reload_model_params()  # refresh fp32 master copies from the loaded weights
 
     datasets = build_datasets(cfg, tokenizer, cfg.data.cache_dir or str(run_dir / "data_cache"))

@@ -77,5 +77,5 @@ def test_every_problem_is_reported_at_once():
 def test_cli_help_lists_the_subcommands():
     proc = subprocess.run([sys.executable, "-m", "medmegatron", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
-    for name in ("demo", "train"):
+    for name in ("demo", "train", "prep", "convert", "plan", "eval"):
         assert name in proc.stdout

@@ -35,12 +35,6 @@ def make_docs(vocab):
     return make
 
 
-def write_jsonl(path, records) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(json.dumps(r) + "\n")
-
-
 @pytest.fixture(scope="session")
 def pubmedqa():
     """(ori_pqal.json path, set of test ids) - skipped on machines without ../shared."""

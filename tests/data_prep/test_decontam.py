@@ -48,3 +48,20 @@ def test_generic_qa_jsonl(tmp_path, make_docs):
     index = build_index(cfg)
     assert [i for i, _ in index.match("Exam prep: " + q[1] + " Options: aspirin, heparin")] == ["medqa:1"]
     assert index.match(" ".join(q[1].split()[:12])) == []  # fewer than 13 words in common
+
+
+def test_mmlu_folder_uses_medical_subjects(tmp_path):
+    import csv
+
+    folder = tmp_path / "mmlu"
+    folder.mkdir()
+    rows = {"anatomy_test.csv": "Which bone of the skull protects the pituitary gland in the sella "
+                                "turcica of adult humans",
+            "astronomy_test.csv": "Which planet of the solar system has the shortest year of all "
+                                  "the planets known today"}
+    for name, q in rows.items():
+        with open(folder / name, "w", newline="") as fh:
+            csv.writer(fh).writerow([q, "sphenoid", "ethmoid", "frontal", "occipital", "A"])
+    index = build_index(DecontamConfig(benchmarks=[BenchmarkSpec("mmlu", str(folder), "mmlu_csv")]))
+    assert index.items == ["mmlu:anatomy_test:0"]
+    assert index.match("Quiz: " + rows["anatomy_test.csv"] + " sphenoid")

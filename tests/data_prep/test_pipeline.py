@@ -10,10 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import write_jsonl
 from data_prep.config import load_config
 from data_prep.pipeline import run_pipeline
 from medmegatron.errors import ConfigError
+
+def write_jsonl(path, records) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r) + "\n")
+
 
 LICENCE = ("This article is distributed under the terms of the Creative Commons Attribution "
            "License, which permits unrestricted use, distribution, and reproduction in any medium, "
@@ -135,7 +140,7 @@ def test_pipeline_resumes_after_crash(corpus, tmp_path, monkeypatch):
     with open(corpus / "general.jsonl", "a") as fh:  # an input changed under a finished run
         fh.write(json.dumps({"text": "one more document " * 10}) + "\n")
     with pytest.raises(ConfigError, match="inputs changed"):
-        run_pipeline(load_config(out.parent / "crashy.yaml"))
+        run_pipeline(_config(corpus, out, executor={"workers": 1}))
 
 
 def test_config_errors(tmp_path, corpus):

@@ -65,3 +65,16 @@ def test_init_from_loads_weights_but_not_optimizer_or_schedule(pubmed_prefix, tm
     assert again.losses[0] < source.losses[0] - 0.1
     first_lr = next(r["lr"] for r in read_metrics(Path(tmp_path / "b")) if "lr" in r)
     assert first_lr < 1e-3, "fresh schedule: warmup starts again from the bottom"
+
+
+def test_init_from_a_checkpoint_of_another_architecture_is_refused_by_field(pubmed_prefix, tmp_path):
+    import pytest
+
+    from medmegatron.errors import UserFacingError
+
+    pretrain(load_config(None, tiny_overrides(pubmed_prefix, tmp_path / "a", **{"schedule.train_iters": 1,
+                                                                                  "schedule.lr_warmup_iters": 0})))
+    cfg = load_config(None, tiny_overrides(pubmed_prefix, tmp_path / "b", **{
+        "checkpoint.init_from": str(tmp_path / "a"), "model.num_layers": 2}))
+    with pytest.raises(UserFacingError, match="model.num_layers: checkpoint 4, config 2"):
+        pretrain(cfg)
