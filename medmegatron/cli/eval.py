@@ -18,13 +18,16 @@ def add_parser(subparsers) -> None:
     model.add_argument("--hf-dir", help="an HF model folder (lm-eval's hf backend)")
     parser.add_argument("--task", action="append", required=True, metavar="NAME=FORMAT:PATH",
                         help="e.g. pubmedqa=pubmedqa:/data/pubmedqa or medqa4=medqa:/data/medqa/test.jsonl "
-                        "(formats: pubmedqa, medqa, medmcqa, mmlu, mcq); repeat for several")
+                        "(formats: pubmedqa, medqa, medmcqa, mmlu, mcq; an mmlu folder of <subject>.jsonl "
+                        "files expands to Med42's 13 medical subjects); repeat for several")
     parser.add_argument("--output", default="runs/eval", help="results folder (default runs/eval)")
     parser.add_argument("--tp", type=int, default=1, help="tensor parallel size to load at")
     parser.add_argument("--pp", type=int, default=1, help="pipeline parallel size to load at")
     parser.add_argument("--tokenizer", help="tokenizer (default: the one the run trained with)")
     parser.add_argument("--limit", type=int, help="first N questions per task (quick checks)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--prompt", choices=("plain", "med42"), default="plain",
+                        help="prompt framing: plain 'Question/Answer' or Med42's chat role tags")
     parser.set_defaults(func=run)
 
 
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = run_eval(sources=sources, output=Path(args.output), ckpt=args.ckpt, ckpts=args.ckpts,
                    hf_dir=args.hf_dir, tp=args.tp, pp=args.pp, tokenizer=args.tokenizer,
-                   limit=args.limit, batch_size=args.batch_size, is_writer=launch.is_rank_zero())
+                   limit=args.limit, batch_size=args.batch_size, prompt=args.prompt,
+                   is_writer=launch.is_rank_zero())
     if launch.is_rank_zero():
         if "points" in out:
             print(f"evaluated {len(out['points'])} checkpoints; plot: {Path(args.output) / 'accuracy_vs_tokens.png'}")

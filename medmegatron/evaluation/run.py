@@ -16,13 +16,13 @@ def _offline() -> None:
 
 
 def evaluate(model, sources: list[TaskSource], work_dir: Path, limit: int | None = None,
-             batch_size: int = 8) -> dict:
+             batch_size: int = 8, prompt: str = "plain") -> dict:
     """`model` is an lm-eval LM instance (ours or the harness's HF backend). Returns metrics by task."""
     _offline()
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    tasks = write_tasks(sources, work_dir / "tasks")
+    tasks = write_tasks(sources, work_dir / "tasks", prompt)
     manager = TaskManager(include_path=str(work_dir / "tasks"), include_defaults=False)
     output = simple_evaluate(model=model, tasks=tasks, task_manager=manager, limit=limit,
                              batch_size=batch_size, log_samples=False, bootstrap_iters=0)
@@ -89,7 +89,7 @@ def _hf(hf_dir: str, batch_size: int):
 def run_eval(*, sources: list[TaskSource], output: Path, ckpt: str | None = None,
              ckpts: str | None = None, hf_dir: str | None = None, tp: int = 1, pp: int = 1,
              tokenizer: str | None = None, limit: int | None = None, batch_size: int = 8,
-             is_writer: bool = True) -> dict:
+             prompt: str = "plain", is_writer: bool = True) -> dict:
     """One model (checkpoint or HF folder), or every checkpoint of a run with an accuracy plot."""
     from medmegatron.training.checkpointing import read_metadata
 
@@ -102,7 +102,7 @@ def run_eval(*, sources: list[TaskSource], output: Path, ckpt: str | None = None
             tokens = meta.get("iteration", 0) * cfg.get("schedule", {}).get("global_batch_size", 0) \
                 * cfg.get("data", {}).get("seq_length", 0)
             results = evaluate(_megatron(path, tp, pp, tokenizer, batch_size), sources,
-                               output / path.name, limit, batch_size)
+                               output / path.name, limit, batch_size, prompt)
             points.append({"checkpoint": path.name, "tokens": tokens, "results": results})
             if is_writer:
                 write_results(results, output / path.name, {"checkpoint": str(path), "tokens": tokens})
@@ -112,7 +112,7 @@ def run_eval(*, sources: list[TaskSource], output: Path, ckpt: str | None = None
             plot_accuracy_vs_tokens(points, output / "accuracy_vs_tokens.png")
         return {"points": points}
     model = _hf(hf_dir, batch_size) if hf_dir else _megatron(ckpt, tp, pp, tokenizer, batch_size)
-    results = evaluate(model, sources, output, limit, batch_size)
+    results = evaluate(model, sources, output, limit, batch_size, prompt)
     if is_writer:
         write_results(results, output, {"model": hf_dir or str(ckpt)})
     return results

@@ -29,6 +29,14 @@ HOW_TO_GET = {
 }
 
 
+# The MMLU subjects Med42 reports as its medical subset.
+MED42_MMLU_SUBJECTS = (
+    "anatomy", "clinical_knowledge", "college_medicine", "medical_genetics", "professional_medicine",
+    "college_biology", "high_school_biology", "professional_psychology", "high_school_psychology",
+    "human_sexuality", "human_aging", "nutrition", "virology",
+)
+
+
 @dataclass(frozen=True)
 class TaskSource:
     name: str
@@ -46,6 +54,25 @@ def parse_task_spec(spec: str) -> TaskSource:
     if fmt not in FORMATS:
         raise UserFacingError(f"task '{name}': format '{fmt}' unknown; choose one of {', '.join(FORMATS)}")
     return TaskSource(name, fmt, path)
+
+
+def expand(sources: list[TaskSource]) -> list[TaskSource]:
+    """An `mmlu` source given as a folder becomes one task per Med42 medical subject file in it."""
+    out = []
+    for source in sources:
+        folder = Path(source.path)
+        if source.format != "mmlu" or not folder.is_dir():
+            out.append(source)
+            continue
+        found = {p.stem: p for p in folder.iterdir() if p.suffix in (".jsonl", ".json")}
+        missing = [s for s in MED42_MMLU_SUBJECTS if s not in found]
+        if missing:
+            raise UserFacingError(
+                f"task '{source.name}': {folder} lacks MMLU subject files for {', '.join(missing)} "
+                "(expected <subject>.jsonl with question, choices, answer). Evaluation never downloads data.")
+        out.extend(TaskSource(f"{source.name}_{subject}", "mmlu", str(found[subject]))
+                   for subject in MED42_MMLU_SUBJECTS)
+    return out
 
 
 def _read_records(path: Path) -> list[dict]:
@@ -110,13 +137,20 @@ def normalise(source: TaskSource) -> list[dict]:
 
 _PROMPT = ("{% if context %}Abstract: {{context}}\n{% endif %}Question: {{question}}\n"
            "{% for c in choices %}{{letters[loop.index0]}}. {{c}}\n{% endfor %}Answer:")
+# Med42's chat framing (its role tags), zero-shot: the question and options as the prompter's
+# turn, the answer scored as the assistant's.
+_MED42_PROMPT = ("<|system|>: You are a helpful medical assistant. Answer the multiple-choice "
+                 "question.\n<|prompter|>: " + _PROMPT[:-len("Answer:")] + "\n<|assistant|>:")
+PROMPTS = {"plain": _PROMPT, "med42": _MED42_PROMPT}
 
 
-def write_tasks(sources: list[TaskSource], folder: Path) -> list[str]:
+def write_tasks(sources: list[TaskSource], folder: Path, prompt: str = "plain") -> list[str]:
     """Normalised data + lm-eval YAMLs in `folder`; returns the task names to run."""
+    if prompt not in PROMPTS:
+        raise UserFacingError(f"prompt style '{prompt}' unknown; choose one of {', '.join(PROMPTS)}")
     folder.mkdir(parents=True, exist_ok=True)
     names = []
-    for source in sources:
+    for source in expand(sources):
         data = folder / f"{source.name}.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in normalise(source)))
         modes = {"text": "choices"} if source.format == "pubmedqa" else {"letter": "letters", "text": "choices"}
@@ -126,7 +160,7 @@ def write_tasks(sources: list[TaskSource], folder: Path) -> list[str]:
                 "task": task, "dataset_path": "json", "dataset_name": None,
                 "dataset_kwargs": {"data_files": {"test": str(data.resolve())}},
                 "test_split": "test", "output_type": "multiple_choice",
-                "doc_to_text": _PROMPT, "doc_to_choice": field, "doc_to_target": "answer_index",
+                "doc_to_text": PROMPTS[prompt], "doc_to_choice": field, "doc_to_target": "answer_index",
                 "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                                 {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
                 "metadata": {"version": 1.0, "format": source.format, "source": source.path},

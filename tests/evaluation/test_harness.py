@@ -18,7 +18,8 @@ from medmegatron.training import pretrain
 @pytest.fixture(scope="module")
 def tiny_checkpoint(pubmed_prefix, tmp_path_factory):
     run = tmp_path_factory.mktemp("evalrun") / "run"
-    pretrain(load_config(None, tiny_overrides(pubmed_prefix, run, **{"schedule.train_iters": 4})))
+    pretrain(load_config(None, tiny_overrides(pubmed_prefix, run, **{"schedule.train_iters": 4,
+                                                                      "checkpoint.save_interval": 2})))
     return run
 
 
@@ -59,3 +60,16 @@ def test_harness_accuracy_equals_argmax_of_our_loglikelihoods(tiny_checkpoint, q
         scores = [logprob for logprob, _ in model.loglikelihood(requests, disable_tqdm=True)]
         correct += int(max(range(len(scores)), key=scores.__getitem__) == doc["answer_index"])
     assert results[task]["acc"] == pytest.approx(correct / limit)
+
+
+def test_every_checkpoint_of_a_run_is_evaluated_and_plotted_against_tokens(tiny_checkpoint, qa_source, tmp_path):
+    from medmegatron.evaluation.run import run_eval
+
+    out = run_eval(sources=[qa_source], output=tmp_path / "sweep", ckpts=str(tiny_checkpoint), limit=4,
+                   batch_size=4)
+    points = out["points"]
+    assert [p["checkpoint"] for p in points] == ["iter_0000002", "iter_0000004"]
+    assert [p["tokens"] for p in points] == [2 * 8 * 64, 4 * 8 * 64]
+    assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())[1]["tokens"] == 4 * 8 * 64
+    assert (tmp_path / "sweep" / "iter_0000004" / "results.md").read_text().startswith("| task |")
+    assert (tmp_path / "sweep" / "accuracy_vs_tokens.png").stat().st_size > 5_000

@@ -54,3 +54,26 @@ def test_pubmedqa_test_split_has_the_500_expert_labelled_questions():
     records = normalise(TaskSource("p", "pubmedqa", str(pubmedqa_dir())))
     assert len(records) == 500
     assert {r["choices"][r["answer_index"]] for r in records} == {"yes", "no", "maybe"}
+
+
+def test_mmlu_folder_expands_to_the_med42_subjects_and_names_missing_ones(tmp_path):
+    from medmegatron.evaluation.tasks import MED42_MMLU_SUBJECTS
+
+    folder = tmp_path / "mmlu"
+    folder.mkdir()
+    for subject in MED42_MMLU_SUBJECTS[:-1]:
+        _jsonl(folder / f"{subject}.jsonl", [{"question": "q", "choices": ["a", "b", "c", "d"], "answer": 1}])
+    with pytest.raises(UserFacingError, match="lacks MMLU subject files for virology"):
+        write_tasks([TaskSource("mmlu_med", "mmlu", str(folder))], tmp_path / "tasks")
+    _jsonl(folder / "virology.jsonl", [{"question": "q", "choices": ["a", "b", "c", "d"], "answer": 1}])
+    names = write_tasks([TaskSource("mmlu_med", "mmlu", str(folder))], tmp_path / "tasks")
+    assert len(names) == 2 * 13 and "mmlu_med_anatomy_text" in names
+
+
+def test_med42_prompt_frames_the_question_with_its_role_tags(tmp_path):
+    import yaml
+
+    data = _jsonl(tmp_path / "q.jsonl", [{"question": "Q", "options": ["a", "b"], "answer": 0}])
+    write_tasks([TaskSource("quiz", "mcq", data)], tmp_path / "tasks", prompt="med42")
+    text = yaml.safe_load((tmp_path / "tasks" / "quiz_text.yaml").read_text())["doc_to_text"]
+    assert text.startswith("<|system|>") and "<|prompter|>" in text and text.endswith("<|assistant|>:")
