@@ -65,8 +65,9 @@ def bare(cfg, steps: int) -> float:
     optimizer = build_optimizer(cfg, model, "fp32")
     s, seq = cfg.schedule, cfg.data.seq_length
     micro = s.global_batch_size // s.micro_batch_size
-    tokens = torch.randint(0, 32000, (micro, s.micro_batch_size, seq + 1))
-    position_ids = torch.arange(seq).expand(s.micro_batch_size, seq)
+    sequences = torch.randint(0, 32000, (micro, s.micro_batch_size, seq + 1))
+    batches = [(b[:, :-1].contiguous(), b[:, 1:].contiguous()) for b in sequences]
+    position_ids = torch.arange(seq).repeat(s.micro_batch_size, 1)
 
     def loss_func(output):
         loss = output.float().sum()
@@ -74,8 +75,8 @@ def bare(cfg, steps: int) -> float:
         return loss, count, {"lm loss": torch.stack([loss.detach(), count.float()])}
 
     def forward_step(iterator, model):
-        batch = next(iterator)
-        return model(batch[:, :-1], position_ids, None, labels=batch[:, 1:]), loss_func
+        inputs, labels = next(iterator)
+        return model(inputs, position_ids, None, labels=labels), loss_func
 
     durations = []
     for _ in range(WARMUP + steps):
@@ -83,7 +84,7 @@ def bare(cfg, steps: int) -> float:
         for chunk in model:
             chunk.zero_grad_buffer()
         optimizer.zero_grad()
-        get_forward_backward_func()(forward_step_func=forward_step, data_iterator=iter(tokens),
+        get_forward_backward_func()(forward_step_func=forward_step, data_iterator=iter(batches),
                                     model=model, num_microbatches=micro, seq_length=seq,
                                     micro_batch_size=s.micro_batch_size, forward_only=False)
         optimizer.step()
