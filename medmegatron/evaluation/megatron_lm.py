@@ -97,21 +97,25 @@ class MegatronLM(TemplateLM):
         return self.tok.encode(string)
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs):
+        """Score requests; one forward per distinct input sequence.
+
+        Multiple-choice answers that are one token long (PubMedQA's yes/no/maybe, option
+        letters) share their input sequence, so one forward scores all of them - the same
+        saving lm-eval's HF backend makes with its logits cache.
+        """
         from tqdm import tqdm
 
+        rows: dict[tuple, list[tuple[int, list[int]]]] = {}
+        for index, (_, context, continuation) in enumerate(requests):
+            whole = (context + continuation)[-(self.max_length + 1):]
+            rows.setdefault(tuple(whole[:-1]), []).append((index, whole[-len(continuation):]))
+        ordered = sorted(rows.items(), key=lambda item: -len(item[0]))
+        batches = [ordered[i:i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
         results: list[tuple[float, bool] | None] = [None] * len(requests)
-        order = sorted(range(len(requests)), key=lambda i: -len(requests[i][1] + requests[i][2]))
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         for batch in tqdm(batches, desc="megatron loglikelihood", disable=disable_tqdm):
-            sequences, spans = [], []
-            for index in batch:
-                _, context, continuation = requests[index]
-                whole = (context + continuation)[-(self.max_length + 1):]
-                inputs = whole[:-1]
-                sequences.append((inputs, whole[1:]))
-                spans.append((len(inputs) - len(continuation), len(inputs)))
-            scores = self._score(sequences, spans)
-            for index, (logprob, greedy) in zip(batch, scores.tolist()):
+            scores = self._score(batch)
+            wanted = [index for _, members in batch for index, _ in members]
+            for index, (logprob, greedy) in zip(wanted, scores.tolist()):
                 results[index] = (logprob, bool(greedy))
         return results
 
@@ -124,30 +128,38 @@ class MegatronLM(TemplateLM):
                               "multiple-choice tasks or export to HF (`medmegatron convert export`)")
 
     # --- megatron forward -------------------------------------------------------------------------
-    def _score(self, sequences, spans) -> torch.Tensor:
-        """[batch, 2] (sum of continuation log-probs, all-greedy flag), identical on every rank."""
+    def _score(self, batch) -> torch.Tensor:
+        """[requests, 2] (sum of continuation log-probs, all-greedy flag), identical on every rank.
+
+        `batch` is [(input ids, [(request index, continuation ids), ...]), ...]; a continuation of
+        n tokens is predicted by the logits at the last n input positions.
+        """
         from megatron.core.pipeline_parallel import get_forward_backward_func
         from megatron.core.tensor_parallel.mappings import gather_from_tensor_model_parallel_region
 
         ps = self._parallel_state
-        length = max(len(inputs) for inputs, _ in sequences)
-        tokens = torch.full((len(sequences), length), self.eot_token_id, dtype=torch.long)
-        targets = torch.full_like(tokens, -1)
-        for row, (inputs, labels) in enumerate(sequences):
+        length = max(len(inputs) for inputs, _ in batch)
+        tokens = torch.full((len(batch), length), self.eot_token_id, dtype=torch.long)
+        for row, (inputs, _) in enumerate(batch):
             tokens[row, :len(inputs)] = torch.tensor(inputs)
-            targets[row, :len(labels)] = torch.tensor(labels)
         tokens = tokens.to(self._device)
         positions = torch.arange(length, device=self._device).expand_as(tokens)
-        scores = torch.zeros(len(sequences), 2, dtype=torch.float64, device=self._device)
+        count = sum(len(members) for _, members in batch)
+        scores = torch.zeros(count, 2, dtype=torch.float64, device=self._device)
 
         def score_logits(logits: torch.Tensor, non_loss_data: bool = True):
-            full = gather_from_tensor_model_parallel_region(logits)[..., :self.vocab_size].float()
-            logprobs = F.log_softmax(full, dim=-1)
-            for row, (start, end) in enumerate(spans):
-                wanted = targets[row, start:end].to(logprobs.device)
-                picked = logprobs[row, start:end].gather(-1, wanted.unsqueeze(-1)).squeeze(-1)
-                scores[row, 0] = picked.double().sum()
-                scores[row, 1] = float(bool((logprobs[row, start:end].argmax(-1) == wanted).all()))
+            slot = 0
+            for row, (inputs, members) in enumerate(batch):
+                end = len(inputs)
+                longest = max(len(targets) for _, targets in members)
+                window = gather_from_tensor_model_parallel_region(logits[row:row + 1, end - longest:end])
+                logprobs = F.log_softmax(window[0, :, :self.vocab_size].float(), dim=-1)
+                for _, targets in members:
+                    part = logprobs[longest - len(targets):]
+                    wanted = torch.tensor(targets, device=part.device)
+                    scores[slot, 0] = part.gather(-1, wanted.unsqueeze(-1)).double().sum()
+                    scores[slot, 1] = float(bool((part.argmax(-1) == wanted).all()))
+                    slot += 1
             return scores
 
         def forward_step(iterator, model):
@@ -158,7 +170,7 @@ class MegatronLM(TemplateLM):
             get_forward_backward_func()(
                 forward_step_func=forward_step, data_iterator=[iter([0]) for _ in self.chunks]
                 if len(self.chunks) > 1 else iter([0]), model=self.chunks, num_microbatches=1,
-                seq_length=length, micro_batch_size=len(sequences), forward_only=True,
+                seq_length=length, micro_batch_size=len(batch), forward_only=True,
                 collect_non_loss_data=True)
         if ps.get_pipeline_model_parallel_world_size() > 1:
             torch.distributed.broadcast(scores, src=ps.get_pipeline_model_parallel_last_rank(),
