@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ def _prepare(tmp: Path) -> tuple[Path, Path, object]:
     from medmegatron.config import load_config
     from medmegatron.evaluation.tasks import TaskSource
     from medmegatron.paths import pubmedqa_dir
-    from medmegatron.tokenizers import bundled_llama2_tokenizer, load_tokenizer
+    from medmegatron.tokenizers import load_tokenizer
     from medmegatron.training import pretrain
 
     tokenize_to_indexed(synthetic_corpus("pubmed", 800), load_tokenizer(None), tmp / "pubmed")
@@ -43,11 +42,6 @@ def _prepare(tmp: Path) -> tuple[Path, Path, object]:
     hf_dir = tmp / "hf"
     subprocess.run([sys.executable, "-m", "medmegatron", "convert", "export", "--ckpt", str(run),
                     "--output", str(hf_dir)], check=True, capture_output=True)
-    if not (hf_dir / "tokenizer_config.json").exists():
-        shutil.copy(bundled_llama2_tokenizer(), hf_dir / "tokenizer.model")
-        (hf_dir / "tokenizer_config.json").write_text(json.dumps({
-            "tokenizer_class": "LlamaTokenizer", "legacy": True, "add_bos_token": False,
-            "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}))
     if pubmedqa_dir() is not None:
         source = TaskSource("pubmedqa", "pubmedqa", str(pubmedqa_dir()))
     else:

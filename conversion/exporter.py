@@ -29,6 +29,31 @@ from medmegatron.config import config_from_dict
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 
 
+def write_training_tokenizer(tokenizer: str | None, folder: Path) -> None:
+    """Carry the tokenizer the run trained with when the checkpoint has none of its own.
+
+    A trainer checkpoint records `data.tokenizer` (None = the bundled Llama-2 SentencePiece
+    model). An HF folder's tokenizer files are copied; a SentencePiece model is written as
+    `tokenizer.model` with a `LlamaTokenizer` config (no BOS added, as in training), which
+    `transformers.AutoTokenizer` loads offline.
+    """
+    from medmegatron.tokenizers import bundled_llama2_tokenizer
+
+    source = Path(tokenizer) if tokenizer else bundled_llama2_tokenizer()
+    if source.is_dir():
+        for name in CARRIED:
+            if name != "config.json" and (source / name).is_file():
+                shutil.copy2(source / name, folder / name)
+        return
+    if source.suffix == ".json":
+        shutil.copy2(source, folder / "tokenizer.json")
+        return
+    shutil.copy2(source, folder / "tokenizer.model")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "legacy": True, "add_bos_token": False,
+        "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, indent=2))
+
+
 def read_checkpoint_config(ckpt_dir: Path):
     """(TrainConfig, metadata dict) from `medmegatron.json`; clear error when absent."""
     path = ckpt_dir / "medmegatron.json"
@@ -106,6 +131,8 @@ def export_hf(ckpt: str | Path, output: str | Path, max_shard_bytes: int = 5 * 1
         for name in CARRIED:
             if name != "config.json" and (carried / name).is_file():
                 shutil.copy2(carried / name, tmp / name)
+        if not (tmp / "tokenizer_config.json").exists():
+            write_training_tokenizer(train.data.tokenizer, tmp)
         publish(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,8 +19,8 @@ class SFTTokenizer:
     def __init__(self, path: str | os.PathLike | None):
         self.path = Path(path) if path else None
         self.hf = None
-        if self.path is not None and self.path.is_dir() and (
-                (self.path / "tokenizer_config.json").exists() or (self.path / "tokenizer.json").exists()):
+        if self.path is not None and self.path.is_dir() and any(
+                (self.path / f).exists() for f in ("tokenizer_config.json", "tokenizer.json")):
             from transformers import AutoTokenizer
 
             try:
@@ -36,7 +36,8 @@ class SFTTokenizer:
             from medmegatron.tokenizers import load_tokenizer
 
             self.mc = load_tokenizer(self.path)
-            self.bos = int(self.mc.bos) if getattr(self.mc, "bos", -1) is not None and self.mc.bos >= 0 else None
+            bos = getattr(self.mc, "bos", None)
+            self.bos = int(bos) if bos is not None and bos >= 0 else None
             self.eos = int(self.mc.eod)
             self.vocab_size = int(self.mc.vocab_size)
             self.chat_template = None

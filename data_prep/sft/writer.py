@@ -7,7 +7,9 @@
 
 Items are *not* padded to seq_length: padding is the trainer's (pad with EOD, mask 0, one more
 cu_seqlens entry), so the files hold no dead bytes and the pad id stays a training-time choice.
-Written with data_prep's `IndexedWriter`, which produces the bytes of megatron-core's
+Items hold at most `seq_length` tokens and the mask is aligned with them (mask[t] = 1: token t is
+a target); a trainer that wants `seq_length` inputs *plus* the shifted label should build with
+`seq_length + 1`. Written with data_prep's `IndexedWriter`, which produces the bytes of megatron-core's
 `IndexedDatasetBuilder` but atomically (temp + rename); readers use `IndexedDataset`.
 """
 

@@ -31,6 +31,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="ignore finished stages and redo them")
     p.set_defaults(func=_run)
 
+    p = sub.add_parser("sft", help="render, mask and pack instruction data (chat templates) into .bin/.idx")
+    p.add_argument("config", help="SFT YAML (sources, template, tokenizer, seq_length, ...)")
+    p.add_argument("--on-error", choices=("fail", "skip"), default=None,
+                   help="override the config's on_error for bad conversations")
+    p.set_defaults(func=_sft)
+
     p = sub.add_parser("minhash-plan", help="S-curve of a bands x rows choice, or pick one")
     p.add_argument("--preset", choices=("med42",), default=None)
     p.add_argument("--threshold", type=float, default=None)
@@ -66,6 +72,25 @@ def _tokenize(args: argparse.Namespace) -> int:
     _print(tokenize_files(args.input, args.tokenizer, args.output_prefix, fmt=args.format,
                           text_key=args.text_key, on_error=args.on_error, workers=args.workers,
                           force=args.force))
+    return 0
+
+
+def _sft(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from data_prep.sft import build_sft_dataset
+    from data_prep.sft.config import SFTConfig
+    from medmegatron.errors import UserFacingError
+
+    path = Path(args.config)
+    if not path.exists():
+        raise UserFacingError(f"SFT config '{path}' does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if args.on_error:
+        raw["on_error"] = args.on_error
+    _print(build_sft_dataset(SFTConfig.from_dict(raw)))
     return 0
 
 

@@ -30,10 +30,6 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def exported(pubmed_prefix, tmp_path_factory):
-    import shutil
-
-    from medmegatron.tokenizers import bundled_llama2_tokenizer
-
     root = tmp_path_factory.mktemp("parity")
     pretrain(load_config(None, tiny_overrides(pubmed_prefix, root / "run", **{"schedule.train_iters": 3})))
     hf_dir = root / "hf"
@@ -41,11 +37,7 @@ def exported(pubmed_prefix, tmp_path_factory):
                            str(root / "run"), "--output", str(hf_dir)], capture_output=True, text=True,
                           cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    if not (hf_dir / "tokenizer_config.json").exists():  # same tokenizer for both backends
-        shutil.copy(bundled_llama2_tokenizer(), hf_dir / "tokenizer.model")
-        (hf_dir / "tokenizer_config.json").write_text(json.dumps({
-            "tokenizer_class": "LlamaTokenizer", "legacy": True, "add_bos_token": False,
-            "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}))
+    assert (hf_dir / "tokenizer.model").exists(), "export carries the training tokenizer"
     return root, hf_dir
 
 

@@ -112,3 +112,21 @@ def test_tokenizer_template_that_is_not_prefix_stable_is_refused(tmp_path, hf_fo
 def test_tokenizer_template_without_chat_template_says_what_to_do(sp_tok, tmp_path):
     with pytest.raises(UserFacingError, match="needs a tokenizer folder with a chat_template"):
         TEMPLATES["tokenizer"](_conversation(tmp_path), sp_tok)
+
+
+def test_build_with_tokenizer_template_end_to_end(hf_folder, hf_tok, tmp_path):
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    from data_prep.sft import SFTConfig, build_sft_dataset
+
+    path = write_jsonl(tmp_path / "c.jsonl", [conv(*TURNS, system=SYSTEM), conv("Dose?", "5 mg.")])
+    m = build_sft_dataset(SFTConfig(sources=[{"name": "c", "path": str(path)}], template="tokenizer",
+                                    tokenizer=str(hf_folder), output_prefix=str(tmp_path / "o"),
+                                    seq_length=256))
+    assert m["counts"]["samples"] == 2 and m["tokenizer"]["eos"] == hf_tok.eos
+    tokens, mask = IndexedDataset(str(tmp_path / "o")), IndexedDataset(str(tmp_path / "o_lossmask"))
+    answers = []
+    for k in range(len(tokens)):
+        ids, msk = tokens[k], mask[k]
+        answers += [hf_tok.decode(ids[a:b]) for a, b in _runs(msk)]
+    assert sorted(answers) == sorted([a + "</s>" for a in ANSWERS] + ["5 mg.</s>"])
