@@ -18,7 +18,6 @@ import multiprocessing as mp
 import os
 import random
 import re
-import resource
 import subprocess
 import sys
 import tempfile

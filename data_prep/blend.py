@@ -12,7 +12,6 @@ Mixes: ratios (Me-LLaMA biomedical:clinical:general 15:1:4), absolute budgets (M
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -9,7 +9,7 @@ import inspect
 import math
 from dataclasses import dataclass
 
-from medmegatron.config import TrainConfig, config_from_dict, config_to_dict
+from medmegatron.config import DataConfig, TrainConfig, config_from_dict, config_to_dict
 from medmegatron.config.loading import parse_overrides
 from medmegatron.errors import ConfigError
 
@@ -30,6 +30,19 @@ class RecipeInfo:
     @property
     def gpus_per_node(self) -> int:
         return min(self.gpus, 8)
+
+
+ME_LLAMA_MIX = {"biomedical": 15.0, "clinical": 1.0, "general": 4.0}  # Me-LLaMA's 15 : 1 : 4
+
+
+def blend(data_root: str, mix: dict[str, float], seq_length: int) -> DataConfig:
+    """Named sources `<data_root>/<name>_text_document` sampled by `mix` (megatron-core normalises).
+
+    Naming the sources gives per-source training/validation losses, and a source called
+    "general" is what the forgetting monitor watches by default.
+    """
+    return DataConfig(paths=[f"{data_root}/{name}_text_document" for name in mix], names=list(mix),
+                      weights=list(mix.values()), seq_length=seq_length)
 
 
 def iters_for_tokens(tokens: float, global_batch_size: int, seq_length: int) -> int:

@@ -13,10 +13,10 @@ if __package__ in (None, ""):  # `python recipes/<name>.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medmegatron.config import (
-    DataConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
+    OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
     get_preset,
 )
-from recipes.common import RecipeInfo, iters_for_tokens
+from recipes.common import ME_LLAMA_MIX, RecipeInfo, blend, iters_for_tokens
 
 INFO = RecipeInfo(
     name="cpt_70b", gpus=64, gpu="h100-80gb", tokens=129e9,
@@ -39,10 +39,7 @@ def config(data_root: str = "/data/medmegatron", run_dir: str = "runs/cpt_70b") 
             train_iters=iters_for_tokens(INFO.tokens, gbs, seq), micro_batch_size=1,
             global_batch_size=gbs, lr_warmup_iters=500, lr_decay_style="cosine",
         ),
-        data=DataConfig(
-            paths=[f"{data_root}/{name}_text_document" for name in ("biomedical", "clinical", "general")],
-            weights=[15.0, 1.0, 4.0], seq_length=seq,
-        ),
+        data=blend(data_root, ME_LLAMA_MIX, seq),
     )
 
 

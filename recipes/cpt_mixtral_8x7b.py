@@ -14,10 +14,10 @@ if __package__ in (None, ""):  # `python recipes/<name>.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medmegatron.config import (
-    DataConfig, OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
+    OptimizerConfig, ParallelConfig, PrecisionConfig, ScheduleConfig, TrainConfig,
     get_preset,
 )
-from recipes.common import RecipeInfo, iters_for_tokens
+from recipes.common import RecipeInfo, blend, iters_for_tokens
 
 INFO = RecipeInfo(
     name="cpt_mixtral_8x7b", gpus=64, gpu="h100-80gb", tokens=65e9,
@@ -42,10 +42,7 @@ def config(data_root: str = "/data/medmegatron", run_dir: str = "runs/cpt_mixtra
             global_batch_size=gbs, lr_warmup_iters=1000, lr_warmup_init_fraction=0.1,
             lr_decay_style="cosine",
         ),
-        data=DataConfig(
-            paths=[f"{data_root}/clinical_text_document", f"{data_root}/general_text_document"],
-            weights=[50.0, 15.0], seq_length=seq,
-        ),
+        data=blend(data_root, {"clinical": 50.0, "general": 15.0}, seq),  # Med42: 50B + 15B tokens
     )
 
 

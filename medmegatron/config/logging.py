@@ -12,6 +12,8 @@ class LoggingConfig:
     tensorboard: bool = True
     progress_bar: bool = True
     plots: bool = True  # PNG curves in the run directory at the end
+    # Weights & Biases project (optional, needs `pip install wandb`); None = off.
+    wandb_project: Optional[str] = None
     # Dense peak TFLOP/s of one device for MFU; None = looked up from the GPU name (none on CPU).
     peak_tflops: Optional[float] = None
 

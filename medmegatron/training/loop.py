@@ -62,6 +62,15 @@ def _refuse_unimplemented(cfg: TrainConfig) -> None:
         )
 
 
+def _check_optional_services(cfg: TrainConfig) -> None:
+    """On every rank, before any collective, so a missing package cannot strand the others."""
+    import importlib.util
+
+    if cfg.logging.wandb_project and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("logging.wandb_project is set but wandb is not installed: "
+                          "`pip install wandb`, or set logging.wandb_project=null")
+
+
 def _by_source(names: list[str], sums: torch.Tensor, prefix: str) -> dict[str, float]:
     return {f"{prefix}{name}": s / t for name, (s, t) in zip(names, sums.tolist()) if t > 0}
 
@@ -78,6 +87,7 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
     env = init_process_group()
     validate(cfg, env.world_size, cuda_available=not env.cpu)
     _refuse_unimplemented(cfg)
+    _check_optional_services(cfg)
     init_model_parallel(cfg.parallel, cfg.seed)
     from megatron.core import parallel_state
 
@@ -130,7 +140,8 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
 
     logger = MetricsLogger(run_dir, s.train_iters, start_iter, enabled=is_logger,
                            tensorboard=cfg.logging.tensorboard, progress_bar=cfg.logging.progress_bar,
-                           log_interval=cfg.logging.log_interval)
+                           log_interval=cfg.logging.log_interval,
+                           wandb_project=cfg.logging.wandb_project, config=config_to_dict(cfg))
     if rng_note:
         logger.write(rng_note)
     if is_logger and start_iter == 0:

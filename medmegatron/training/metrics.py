@@ -13,14 +13,21 @@ from pathlib import Path
 
 class MetricsLogger:
     def __init__(self, run_dir: Path, total_iters: int, start_iter: int, enabled: bool,
-                 tensorboard: bool, progress_bar: bool, log_interval: int = 1):
+                 tensorboard: bool, progress_bar: bool, log_interval: int = 1,
+                 wandb_project: str | None = None, config: dict | None = None):
         self.enabled = enabled
         self.log_interval = max(1, log_interval)
         self.path = run_dir / "metrics.jsonl"
         self._tb = None
         self._bar = None
+        self._wandb = None
         if not enabled:
             return
+        if wandb_project:  # availability checked by the loop on every rank
+            import wandb
+
+            self._wandb = wandb.init(project=wandb_project, name=run_dir.name, dir=str(run_dir),
+                                     config=config, resume="allow")
         run_dir.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a")
         if tensorboard:
@@ -42,6 +49,8 @@ class MetricsLogger:
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         step = record["iteration"]
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
         if self._tb is not None:
             for key, value in record.items():
                 if key != "iteration" and isinstance(value, (int, float)) and math.isfinite(value):
@@ -67,6 +76,8 @@ class MetricsLogger:
             self._bar.close()
         if self._tb is not None:
             self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
         self._file.close()
 
 

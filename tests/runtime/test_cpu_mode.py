@@ -31,8 +31,6 @@ def parallel_groups():
 
 
 def test_current_device_is_usable_as_device_argument():
-    from megatron.core.utils import get_model_config  # noqa: F401  (imports fine after activation)
-
     x = torch.empty(3, device=torch.cuda.current_device())
     assert x.device.type == "cpu"
     torch.cuda.set_device(0)  # no-op, must not raise

@@ -65,3 +65,15 @@ def test_spike_detector_flags_jumps_above_the_running_mean():
     detector = SpikeDetector(threshold=0.5, warmup=3)
     events = [detector.check(i, loss) for i, loss in enumerate([4.0, 3.9, 3.8, 3.7, 3.6, 9.0, 3.5])]
     assert [e["iteration"] for e in events if e] == [5]
+
+
+def test_wandb_without_the_package_is_a_config_error(pubmed_prefix, tmp_path):
+    import importlib.util
+
+    from medmegatron.errors import ConfigError
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here; the refusal path only exists without it")
+    cfg = load_config(None, tiny_overrides(pubmed_prefix, tmp_path / "w", **{"logging.wandb_project": "medmeg"}))
+    with pytest.raises(ConfigError, match="wandb is not installed"):
+        pretrain(cfg)
