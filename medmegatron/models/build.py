@@ -101,6 +101,9 @@ def transformer_config(cfg: TrainConfig, cuda: bool):
         use_cpu_initialization=not cuda,
         perform_initialization=True,
         deallocate_pipeline_outputs=True,
+        # Instruction data has a different number of loss tokens per micro-batch; summing and
+        # dividing once by the global count keeps every answer token equally weighted.
+        calculate_per_token_loss=cfg.data.kind == "sft",
         **_recompute(p, m.num_layers),
         # With 2 pipeline ranks and interleaving, each rank sends *and* receives activations and
         # gradients to/from the same peer in one batched call; the pairs are matched by order

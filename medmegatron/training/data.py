@@ -27,6 +27,12 @@ class Datasets:
 def build_datasets(cfg: TrainConfig, tokenizer, cache_dir: str) -> Datasets:
     """Build train/valid GPT datasets sized for the whole run (rank 0 first, others from cache)."""
     import torch.distributed as dist
+
+    if cfg.data.kind == "sft":
+        from medmegatron.training.sft_data import build_sft_datasets
+
+        train, valid = build_sft_datasets(cfg, tokenizer)
+        return Datasets(train=train, valid=valid, tokenizer=tokenizer)
     from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
     from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 

@@ -54,12 +54,9 @@ def _check_tokenizer(cfg: TrainConfig, tokenizer) -> None:
 
 def _refuse_unimplemented(cfg: TrainConfig) -> None:
     """Settings recipes may carry that this trainer does not honour yet: refuse, never ignore."""
-    if cfg.data.kind == "sft" or cfg.neftune_noise_alpha is not None:
-        raise ConfigError(
-            "instruction tuning (data.kind=sft, neftune_noise_alpha) is not supported by this "
-            "trainer yet: prompt-token loss masks and NEFTune would be silently ignored. Use "
-            "data.kind=pretrain and neftune_noise_alpha=null"
-        )
+    if cfg.neftune_noise_alpha is not None and cfg.data.kind != "sft":
+        raise ConfigError("neftune_noise_alpha is for instruction tuning: set data.kind=sft, or "
+                          "neftune_noise_alpha=null")
 
 
 def _check_optional_services(cfg: TrainConfig) -> None:
@@ -105,6 +102,13 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
     model = wrap_ddp(cfg, chunks, chunks[0].config)
     optimizer = build_optimizer(cfg, model, dtype)
     scheduler = build_scheduler(cfg, optimizer)
+
+    neftune = None
+    if cfg.neftune_noise_alpha:
+        from medmegatron.training.neftune import NEFTune
+
+        neftune = NEFTune(cfg.neftune_noise_alpha, cfg.seed)
+        neftune.attach(model)
 
     start_iter, rng_note, extras = 0, None, {}
     latest = ckpt.latest_checkpoint(ckpt_root) if cfg.checkpoint.resume else None
@@ -197,6 +201,8 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
             done = iteration + 1
             lr = optimizer.param_groups[0]["lr"]
             step_start = time.perf_counter()
+            if neftune is not None:
+                neftune.start_step(iteration)
             step = train_step(model, optimizer, scheduler, train_iterators, forward_step, len(names),
                               num_microbatches, cfg.data.seq_length, s.micro_batch_size,
                               cfg.monitor.nan_policy, done)
