@@ -188,17 +188,9 @@ def _build(cls, data, where: str):
 
 
 def load_config(path: str | Path) -> PipelineConfig:
-    import yaml
+    from medmegatron.config.yaml_file import read_yaml_mapping
 
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' does not exist") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml_mapping(path, "pipeline config")
     if "sources" in (data or {}):
         for s in data["sources"]:
             if isinstance(s, dict) and isinstance(s.get("inputs"), str):

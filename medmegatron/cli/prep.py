@@ -76,18 +76,11 @@ def _tokenize(args: argparse.Namespace) -> int:
 
 
 def _sft(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import yaml
-
     from data_prep.sft import build_sft_dataset
     from data_prep.sft.config import SFTConfig
-    from medmegatron.errors import UserFacingError
+    from medmegatron.config.yaml_file import read_yaml_mapping
 
-    path = Path(args.config)
-    if not path.exists():
-        raise UserFacingError(f"SFT config '{path}' does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml_mapping(args.config, "SFT config")
     if args.on_error:
         raw["on_error"] = args.on_error
     _print(build_sft_dataset(SFTConfig.from_dict(raw)))

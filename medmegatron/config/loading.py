@@ -16,6 +16,7 @@ import yaml
 
 from medmegatron.config.presets import get_preset
 from medmegatron.config.train import TrainConfig
+from medmegatron.config.yaml_file import read_yaml_mapping
 from medmegatron.errors import ConfigError
 
 
@@ -126,19 +127,7 @@ def config_from_dict(raw: dict) -> TrainConfig:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    raw: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config file '{path}' does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, parallel:, ...)")
+    raw: dict = read_yaml_mapping(path, "config") if path is not None else {}
     if overrides:
         extra = parse_overrides(overrides)
         if isinstance(extra.get("model"), str):  # a preset named on the command line replaces the file's

@@ -23,8 +23,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
+from medmegatron.config.yaml_file import read_yaml_mapping
 from medmegatron.errors import ConfigError
 
 METHODS = ("linear", "task_arithmetic", "ties", "dare", "slerp")
@@ -112,16 +112,7 @@ def _model(raw, i: int, where: str) -> MergeModel:
 def load_merge_config(path: str | Path, output: str | None = None) -> MergeConfig:
     """Read a YAML merge config; relative model paths are relative to the YAML file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"merge config '{path}' does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML; fix the syntax there") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with method, models, output")
+    raw = read_yaml_mapping(path, "merge config")
     if output is not None:
         raw["output"] = output
     known = {f.name for f in dataclasses.fields(MergeConfig)} - {"where"}
