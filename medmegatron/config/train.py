@@ -8,6 +8,7 @@ from typing import Optional
 from medmegatron.config.checkpoint import CheckpointConfig
 from medmegatron.config.data import DataConfig
 from medmegatron.config.logging import LoggingConfig, MonitorConfig
+from medmegatron.config.lora import LoRAConfig
 from medmegatron.config.model import ModelConfig
 from medmegatron.config.optim import OptimizerConfig, ScheduleConfig
 from medmegatron.config.parallel import ParallelConfig
@@ -27,6 +28,7 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
     eval_interval: Optional[int] = None  # None = validate only at the end
     eval_iters: int = 2
     # NEFTune (Jain et al. 2023): uniform noise of scale alpha/sqrt(seq*hidden) added to the

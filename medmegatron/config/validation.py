@@ -96,6 +96,24 @@ def _check_layout(cfg: TrainConfig, world_size: int, problems: list[str]) -> Non
         problems.append("parallel.recompute_num_layers needs parallel.recompute_granularity=full")
     if cfg.data.kind not in ("pretrain", "sft"):
         problems.append(f"data.kind='{cfg.data.kind}' must be 'pretrain' or 'sft'")
+    lora = cfg.lora
+    if lora.rank:
+        from medmegatron.config.lora import LORA_TARGETS
+
+        unknown = sorted(set(lora.targets) - set(LORA_TARGETS))
+        if unknown or not lora.targets:
+            problems.append(f"lora.targets {unknown or '[]'} invalid: choose from {list(LORA_TARGETS)}")
+        if lora.rank < 0 or lora.rank % tp:
+            problems.append(f"lora.rank={lora.rank} must be a positive multiple of tensor_parallel={tp} "
+                            "(the adapters are split across TP ranks)")
+        if p.sequence_parallel:
+            problems.append("LoRA with parallel.sequence_parallel is not supported yet: set "
+                            "parallel.sequence_parallel=false")
+        if m.num_moe_experts:
+            problems.append("LoRA on MoE models is not supported yet (expert projections)")
+        if not cfg.checkpoint.init_from:
+            problems.append("LoRA trains adapters on frozen weights: set checkpoint.init_from to the "
+                            "base checkpoint (e.g. from `medmegatron convert import`)")
     if p.sequence_parallel and tp == 1:
         problems.append("parallel.sequence_parallel needs parallel.tensor_parallel > 1")
     if p.sequence_parallel and cfg.data.seq_length % tp:

@@ -39,9 +39,15 @@ def _model_state(chunks: list) -> dict:
     def unwrap(chunk):
         return chunk.module if hasattr(chunk, "module") else chunk
 
+    def state(chunk):
+        sharded = unwrap(chunk).sharded_state_dict()
+        if hasattr(unwrap(chunk), "lora"):  # LoRA runs keep only their adapters (base is frozen)
+            sharded = {k: v for k, v in sharded.items() if k.startswith("lora.")}
+        return sharded
+
     if len(chunks) == 1:
-        return {"model": unwrap(chunks[0]).sharded_state_dict()}
-    return {f"model{i}": unwrap(c).sharded_state_dict() for i, c in enumerate(chunks)}
+        return {"model": state(chunks[0])}
+    return {f"model{i}": state(c) for i, c in enumerate(chunks)}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -162,7 +168,34 @@ def load_weights(path: Path, chunks: list) -> None:
 def _apply_model_state(chunks: list, loaded: dict) -> None:
     for i, chunk in enumerate(chunks):
         module = chunk.module if hasattr(chunk, "module") else chunk
-        module.load_state_dict(loaded["model"] if len(chunks) == 1 else loaded[f"model{i}"])
+        state = loaded["model"] if len(chunks) == 1 else loaded[f"model{i}"]
+        if not hasattr(module, "lora"):
+            module.load_state_dict(state)
+            continue
+        result = module.load_state_dict(state, strict=False)  # adapters only; base came from init_from
+        missing = [k for k in result.missing_keys if k.startswith("lora.")]
+        if missing or result.unexpected_keys:
+            raise UserFacingError(f"LoRA checkpoint does not match the adapters: missing {missing[:5]}, "
+                                  f"unexpected {result.unexpected_keys[:5]}")
+
+
+def save_weights(path: Path, chunks: list, metadata: dict) -> Path:
+    """A weights-only checkpoint (what `convert import` writes): for init_from and export."""
+    from megatron.core import dist_checkpointing
+
+    tmp = path.with_name(path.name + ".tmp")
+    if dist.get_rank() == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    dist.barrier()
+    dist_checkpointing.save(_model_state(chunks), str(tmp))
+    dist.barrier()
+    if dist.get_rank() == 0:
+        (tmp / METADATA).write_text(json.dumps({"world_size": dist.get_world_size(), **metadata}, indent=2))
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    dist.barrier()
+    return path
 
 
 def _ensure_optimizer_state(optimizer) -> None:

@@ -98,6 +98,13 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     _check_tokenizer(cfg, tokenizer)
     chunks = build_model(cfg, cuda=not env.cpu)
+    if cfg.lora.rank:  # frozen base first (plain keys), then the adapters on top
+        from medmegatron.models import lora
+
+        base = ckpt.resolve_checkpoint_dir(cfg.checkpoint.init_from)
+        ckpt.check_architecture(base, cfg.model)
+        ckpt.load_weights(base, chunks)
+        lora.attach(chunks, cfg.lora.rank, cfg.lora.alpha, cfg.lora.targets)
     dtype = cfg.precision.resolved_dtype(not env.cpu)
     model = wrap_ddp(cfg, chunks, chunks[0].config)
     optimizer = build_optimizer(cfg, model, dtype)
@@ -116,7 +123,7 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
         extras = ckpt.load_checkpoint(latest, model, optimizer, scheduler)
         start_iter = int(extras["iteration"])
         rng_note = None if extras["rng_restored"] else "RNG streams not restored: world size changed"
-    elif cfg.checkpoint.init_from:
+    elif cfg.checkpoint.init_from and not cfg.lora.rank:
         source = ckpt.resolve_checkpoint_dir(cfg.checkpoint.init_from)
         ckpt.check_architecture(source, cfg.model)
         ckpt.load_weights(source, model)
@@ -247,6 +254,15 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
             saved = save(s.train_iters)
         if not cfg.eval_interval or s.train_iters % cfg.eval_interval:
             valid_loss = evaluate(s.train_iters) if start_iter < s.train_iters else valid_loss
+    if cfg.lora.rank and cfg.lora.merge_at_end and not preempted:
+        from medmegatron.models import lora
+
+        merged_cfg = config_to_dict(cfg)
+        merged_cfg["lora"]["rank"] = 0
+        plain = [c.module if hasattr(c, "module") else c for c in model]
+        lora.merge_into_base(plain, cfg.lora.targets)
+        merged = ckpt.save_weights(run_dir / "merged", plain, {"config": merged_cfg, "code": meta["code"]})
+        logger.write(f"LoRA merged into the base weights: {merged}")
     logger.write(f"trained {len(losses)} steps in {time.perf_counter() - t0:.1f}s; checkpoint: {saved}")
     logger.close()
     if is_logger and cfg.logging.plots and losses:
