@@ -23,12 +23,15 @@ PREFIX = "lora."
 
 class LoRAPair(MegatronModule):
     def __init__(self, config, row_parallel_base: bool, in_features: int, out_features: int,
-                 rank: int, alpha: float):
+                 rank: int, alpha: float, gated: bool = False):
         from megatron.core.tensor_parallel import ColumnParallelLinear, RowParallelLinear
 
         super().__init__(config)
         self.scale = alpha / rank
         self.row_parallel_base = row_parallel_base
+        # B of a SwiGLU fc1 holds [gate_i; up_i] per TP rank, like the base weight: saved through
+        # megatron-core's swiglu factory so a checkpoint reshards to another TP correctly.
+        self.gated = gated
         zeros = torch.nn.init.zeros_
         if row_parallel_base:
             self.a = RowParallelLinear(in_features, rank, config=config, init_method=config.init_method,
@@ -40,6 +43,15 @@ class LoRAPair(MegatronModule):
                                           bias=False, gather_output=True, skip_bias_add=True)
             self.b = ColumnParallelLinear(rank, out_features, config=config, init_method=zeros,
                                           bias=False, gather_output=False, skip_bias_add=True)
+
+    def sharded_state_dict(self, prefix="", sharded_offsets=(), metadata=None):
+        from megatron.core.transformer.mlp import apply_swiglu_sharded_factory
+
+        state = super().sharded_state_dict(prefix, sharded_offsets, metadata)
+        if self.gated:
+            key = f"{prefix}b.weight"
+            state[key] = apply_swiglu_sharded_factory(state[key], sharded_offsets)
+        return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.a(x)
@@ -81,7 +93,8 @@ def attach(chunks: list, rank: int, alpha: float, targets: list[str]) -> None:
         container = LoRAAdapters(model.config)
         for layer_number, target, linear in list(_targets(model, targets)):
             pair = LoRAPair(model.config, target in ROW_PARALLEL, linear.input_size,
-                            linear.output_size, rank, alpha)
+                            linear.output_size, rank, alpha,
+                            gated=target == "linear_fc1" and model.config.gated_linear_unit)
             container.add_module(f"layer{layer_number}_{target}", pair)
             base_forward = linear.forward
 

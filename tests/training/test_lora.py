@@ -102,3 +102,20 @@ def test_lora_at_tp2_trains_like_tp1_saves_adapters_only_and_merges_the_same(pub
         assert torch.allclose(tensor, exported["tp2"][key], atol=1e-5), key
         changed += int(not torch.equal(tensor, base_tensors[key]))
     assert changed > 0, "the merged model differs from the base"
+
+
+@pytest.mark.multiprocess
+def test_lora_resume_at_another_tp_continues_the_same_run(pubmed_prefix, base, tmp_path):
+    """Adapters (incl. SwiGLU fc1 halves) and their optimizer state reshard TP=2 -> TP=1."""
+    common = {"checkpoint.init_from": str(base / "base"), "lora.rank": 4, "lora.alpha": 8.0,
+              "optimizer.lr": 1e-2, "optimizer.min_lr": 1e-3, "checkpoint.resume": True,
+              "schedule.lr_decay_iters": 5}
+    straight = run_layouts(1, {"s": tiny_overrides(pubmed_prefix, tmp_path / "straight", **common)},
+                           tmp_path / "s.json")["s"]
+    first = run_layouts(2, {"f": tiny_overrides(pubmed_prefix, tmp_path / "resharded", **common, **{
+        "parallel.tensor_parallel": 2, "schedule.train_iters": 3})}, tmp_path / "f.json")["f"]
+    rest = run_layouts(1, {"r": tiny_overrides(pubmed_prefix, tmp_path / "resharded", **common)},
+                       tmp_path / "r.json")["r"]
+    assert len(first) == 3 and len(rest) == 2
+    for step, (a, b) in enumerate(zip(straight, first + rest), start=1):
+        assert abs(a - b) <= 1e-5 * abs(a), f"step {step}: {b} vs uninterrupted {a}"
