@@ -21,6 +21,11 @@ def add_parser(subparsers) -> None:
                      help="layer spec the checkpoint is for; only MoE norm names differ (default local)")
     imp.set_defaults(func=run_import)
 
+    peft = sub.add_parser("export-lora", help="LoRA run (adapters) -> HF PEFT adapter folder")
+    peft.add_argument("--ckpt", required=True, help="the LoRA run dir or one of its checkpoints")
+    peft.add_argument("--output", required=True, help="new adapter folder to create")
+    peft.set_defaults(func=run_export_lora)
+
     exp = sub.add_parser("export", help="dist checkpoint (any layout) -> HF safetensors folder")
     exp.add_argument("--ckpt", required=True, help="checkpoint folder, checkpoints/ root or run dir")
     exp.add_argument("--output", required=True, help="new HF folder to create")
@@ -52,6 +57,13 @@ def run_import(args: argparse.Namespace) -> int:
     out = import_hf(args.hf_dir, args.output, tp=args.tp, pp=args.pp, ep=args.ep, vp=args.vp,
                     spec=args.spec)
     print(f"checkpoint: {out}  (use checkpoint.init_from={out})")
+    return 0
+
+
+def run_export_lora(args: argparse.Namespace) -> int:
+    from conversion.peft import export_peft_adapter
+
+    print(f"PEFT adapter: {export_peft_adapter(args.ckpt, args.output)}")
     return 0
 
 

@@ -3,6 +3,7 @@ adapters are trained and saved, and merging reproduces the adapted model at TP=1
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -102,6 +103,25 @@ def test_lora_at_tp2_trains_like_tp1_saves_adapters_only_and_merges_the_same(pub
         assert torch.allclose(tensor, exported["tp2"][key], atol=1e-5), key
         changed += int(not torch.equal(tensor, base_tensors[key]))
     assert changed > 0, "the merged model differs from the base"
+
+    # The PEFT adapter of the TP=2 run, applied to the HF base by PEFT's rule W + (alpha/r) B A,
+    # gives the merged model's weights: names, q/k/v and gate/up splits all line up.
+    peft_dir = tmp_path / "peft"
+    proc = subprocess.run([sys.executable, "-m", "medmegatron", "convert", "export-lora", "--ckpt",
+                           str(tmp_path / "tp2"), "--output", str(peft_dir)], capture_output=True,
+                          text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    adapter = load_file(peft_dir / "adapter_model.safetensors")
+    config = json.loads((peft_dir / "adapter_config.json").read_text())
+    scale = config["lora_alpha"] / config["r"]
+    applied = 0
+    for name in [k for k in adapter if k.endswith("lora_A.weight")]:
+        module = name[len("base_model.model."):-len(".lora_A.weight")]
+        delta = scale * adapter[module.join(["base_model.model.", ".lora_B.weight"])] @ adapter[name]
+        expected = exported["tp2"][module + ".weight"]
+        assert torch.allclose(base_tensors[module + ".weight"] + delta, expected, atol=1e-5), module
+        applied += 1
+    assert applied == 4 * 7  # 4 layers x q, k, v, o, gate, up, down
 
 
 @pytest.mark.multiprocess
