@@ -149,6 +149,14 @@ def check_architecture(path: Path, model_config) -> None:
         )
 
 
+def init_weights_from(path: str | Path, chunks: list, model_config) -> Path:
+    """`checkpoint.init_from`: find the checkpoint, check its architecture, load its weights."""
+    source = resolve_checkpoint_dir(path)
+    check_architecture(source, model_config)
+    load_weights(source, chunks)
+    return source
+
+
 def load_weights(path: Path, chunks: list) -> None:
     """Load model weights only (init_from): every parameter the model has must be present."""
     from megatron.core import dist_checkpointing

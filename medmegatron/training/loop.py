@@ -101,9 +101,7 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
     if cfg.lora.rank:  # frozen base first (plain keys), then the adapters on top
         from medmegatron.models import lora
 
-        base = ckpt.resolve_checkpoint_dir(cfg.checkpoint.init_from)
-        ckpt.check_architecture(base, cfg.model)
-        ckpt.load_weights(base, chunks)
+        ckpt.init_weights_from(cfg.checkpoint.init_from, chunks, cfg.model)
         lora.attach(chunks, cfg.lora.rank, cfg.lora.alpha, cfg.lora.targets)
     dtype = cfg.precision.resolved_dtype(not env.cpu)
     model = wrap_ddp(cfg, chunks, chunks[0].config)
@@ -124,9 +122,7 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
         start_iter = int(extras["iteration"])
         rng_note = None if extras["rng_restored"] else "RNG streams not restored: world size changed"
     elif cfg.checkpoint.init_from and not cfg.lora.rank:
-        source = ckpt.resolve_checkpoint_dir(cfg.checkpoint.init_from)
-        ckpt.check_architecture(source, cfg.model)
-        ckpt.load_weights(source, model)
+        ckpt.init_weights_from(cfg.checkpoint.init_from, model, cfg.model)
         optimizer.reload_model_params()  # refresh fp32 master copies from the loaded weights
 
     datasets = build_datasets(cfg, tokenizer, cfg.data.cache_dir or str(run_dir / "data_cache"))
