@@ -134,8 +134,9 @@ class MegatronLM(TemplateLM):
         `batch` is [(input ids, [(request index, continuation ids), ...]), ...]; a continuation of
         n tokens is predicted by the logits at the last n input positions.
         """
-        from megatron.core.pipeline_parallel import get_forward_backward_func
         from megatron.core.tensor_parallel.mappings import gather_from_tensor_model_parallel_region
+
+        from medmegatron.training.step import run_schedule
 
         ps = self._parallel_state
         length = max(len(inputs) for inputs, _ in batch)
@@ -167,11 +168,9 @@ class MegatronLM(TemplateLM):
             return model(tokens, positions, None), score_logits
 
         with torch.no_grad():
-            get_forward_backward_func()(
-                forward_step_func=forward_step, data_iterator=[iter([0]) for _ in self.chunks]
-                if len(self.chunks) > 1 else iter([0]), model=self.chunks, num_microbatches=1,
-                seq_length=length, micro_batch_size=len(batch), forward_only=True,
-                collect_non_loss_data=True)
+            run_schedule(self.chunks, [iter([0]) for _ in self.chunks], forward_step, num_microbatches=1,
+                         seq_length=length, micro_batch_size=len(batch), forward_only=True,
+                         collect_non_loss_data=True)
         if ps.get_pipeline_model_parallel_world_size() > 1:
             torch.distributed.broadcast(scores, src=ps.get_pipeline_model_parallel_last_rank(),
                                         group=ps.get_pipeline_model_parallel_group())

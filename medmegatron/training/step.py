@@ -75,8 +75,9 @@ class StepResult:
     updated: bool
 
 
-def _run_schedule(model_chunks, data_iterators, forward_step, num_microbatches, seq_length,
-                  micro_batch_size, forward_only):
+def run_schedule(model_chunks, data_iterators, forward_step, num_microbatches, seq_length,
+                 micro_batch_size, forward_only, collect_non_loss_data=False):
+    """megatron-core's pipeline schedule for this layout; one data iterator per model chunk."""
     from megatron.core.pipeline_parallel import get_forward_backward_func
 
     return get_forward_backward_func()(
@@ -88,6 +89,7 @@ def _run_schedule(model_chunks, data_iterators, forward_step, num_microbatches, 
         micro_batch_size=micro_batch_size,
         decoder_seq_length=seq_length,
         forward_only=forward_only,
+        collect_non_loss_data=collect_non_loss_data,
     )
 
 
@@ -97,7 +99,7 @@ def train_step(model_chunks, optimizer, scheduler, data_iterators, forward_step,
     for chunk in model_chunks:
         chunk.zero_grad_buffer()
     optimizer.zero_grad()
-    losses = _run_schedule(model_chunks, data_iterators, forward_step, num_microbatches,
+    losses = run_schedule(model_chunks, data_iterators, forward_step, num_microbatches,
                            seq_length, micro_batch_size, forward_only=False)
     by_source = reduce_reported_loss(losses, num_sources)
     loss_sum, tokens = by_source.sum(dim=0).tolist()
@@ -132,7 +134,7 @@ def eval_losses(model_chunks, data_iterators, forward_step, num_sources: int, nu
         chunk.eval()
     with torch.no_grad():
         for _ in range(iters):
-            losses = _run_schedule(model_chunks, data_iterators, forward_step, num_microbatches,
+            losses = run_schedule(model_chunks, data_iterators, forward_step, num_microbatches,
                                    seq_length, micro_batch_size, forward_only=True)
             total += reduce_reported_loss(losses, num_sources)
     for chunk in model_chunks:
