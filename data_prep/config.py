@@ -190,8 +190,13 @@ def _build(cls, data, where: str):
 def load_config(path: str | Path) -> PipelineConfig:
     from medmegatron.config.yaml_file import read_yaml_mapping
 
-    data = read_yaml_mapping(path, "pipeline config")
-    if "sources" in (data or {}):
+    return config_from_dict(read_yaml_mapping(path, "pipeline config"))
+
+
+def config_from_dict(data: dict) -> PipelineConfig:
+    """A validated PipelineConfig from the YAML's mapping (a source's `inputs` may be one string)."""
+    data = dict(data or {})
+    if "sources" in data:
         for s in data["sources"]:
             if isinstance(s, dict) and isinstance(s.get("inputs"), str):
                 s["inputs"] = [s["inputs"]]

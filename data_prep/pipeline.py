@@ -357,7 +357,8 @@ def stage_tokenize(cfg: PipelineConfig, rank: int) -> None:
     lay = Layout(cfg)
     source = cfg.sources[rank]
     stats_path = lay.stats("tokenized", source.name)
-    if stats_path.exists():
+    prefix = lay.root / "tokenized" / source.name
+    if _tokenized_intact(stats_path, prefix):
         return
     stage_dir = _stage_source(cfg, "tokenize")
 
@@ -368,7 +369,6 @@ def stage_tokenize(cfg: PipelineConfig, rank: int) -> None:
                 yield Document(id=d["id"], text=d["text"], source=d["source"])
 
     tok_path = Path(cfg.tokenize.tokenizer) if cfg.tokenize.tokenizer else bundled_llama2_tokenizer()
-    prefix = lay.root / "tokenized" / source.name
     workers = cfg.tokenize.workers or cfg.executor.workers
     counts = tokenize_parallel(docs(), tok_path, prefix, workers=workers)
     tok_hash = tokenizer_fingerprint(tok_path)
@@ -381,7 +381,19 @@ def stage_tokenize(cfg: PipelineConfig, rank: int) -> None:
         outputs={"bin": f"{prefix}.bin", "idx": f"{prefix}.idx"})
     write_manifest(prefix, manifest)
     write_json_atomic(stats_path, {"documents": counts["documents"], "tokens": counts["tokens"],
-                                   "tokenizer_sha256": tok_hash})
+                                   "tokenizer_sha256": tok_hash,
+                                   "bytes": {s: Path(f"{prefix}{s}").stat().st_size for s in (".bin", ".idx")}})
+
+
+def _tokenized_intact(stats_path: Path, prefix: Path) -> bool:
+    """Finished earlier and its files are still there, at the sizes written (a deleted or
+    truncated output is redone rather than trusted)."""
+    stats = _load_stats(stats_path)
+    if stats is None:
+        return False
+    sizes = stats.get("bytes", {})
+    return all(Path(f"{prefix}{s}").exists() and Path(f"{prefix}{s}").stat().st_size == sizes.get(s)
+               for s in (".bin", ".idx"))
 
 
 def stage_finalize(cfg: PipelineConfig, rank: int = 0) -> None:

@@ -1,102 +1,150 @@
-"""`make demo`: tiny continual pretraining end to end on CPU, on data that ships or is generated.
+"""`make demo`: the whole chain as one pipeline, on a tiny model, on CPU, in a few minutes.
 
-1. Corpus: the real PubMedQA abstracts from ../shared when present (minus the 500 test-split
-   ids, so later evaluation stays clean), otherwise a generated biomedical corpus; plus generated
-   clinical and general text, mirroring the biomedical : clinical : general mix of Me-LLaMA.
-2. Tokenize each source into a Megatron indexed dataset (skipped when already there).
-3. Train `tiny-llama` with `recipes/tiny_cpu.py` on 2 local processes (TP=2, gloo) through
-   megatron-core, blend 15 : 1 : 4.
-4. Print the loss curve, validation loss per source, the forgetting monitor's verdict, the
-   checkpoint path and a PNG of the per-source curves.
+data (clean, PHI-scrub, MinHash + exact-substring dedup, decontaminate, tokenize, blend 15 : 1 : 4)
+-> continual pretraining (`recipes/tiny_cpu.py`, TP=2 on 2 gloo ranks) -> instruction data (chat
+template, loss masks, packing) -> SFT with NEFTune from the CPT checkpoint -> export to HF ->
+evaluation (every CPT checkpoint: accuracy vs tokens; the SFT model through the HF backend) ->
+report. Rerunning skips every finished stage (`medmegatron pipeline status RUN/pipeline.yaml`).
+
+Inputs: the real PubMedQA abstracts and questions from ../shared when present (its 500 test
+questions are evaluated on, and the decontamination step removes their abstracts from the
+training corpus); otherwise generated text and questions. Clinical notes and general text are
+always generated here - no third-party text ships with the project.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import yaml
 
-from data_prep.readers.pubmedqa import read_pubmedqa
-from data_prep.readers.synthetic import synthetic_corpus
-from data_prep.tokenize import tokenize_to_indexed
-from medmegatron.errors import UserFacingError
-from medmegatron.paths import pubmedqa_dir
-from medmegatron.tokenizers import load_tokenizer, tokenizer_fingerprint
+from data_prep.readers.synthetic import synthetic_clinical_notes, synthetic_corpus, synthetic_qa
+from medmegatron.paths import REPO_ROOT, pubmedqa_dir
 
-def _documents(source: str):
-    if source == "pubmed" and pubmedqa_dir() is not None:
-        folder = pubmedqa_dir()
-        test_ids = set(json.loads((folder / "test_ground_truth.json").read_text()))
-        return read_pubmedqa(folder / "ori_pqal.json", exclude_ids=test_ids), "PubMedQA PQA-L (train ids)"
-    count = {"pubmed": 600, "clinical": 200, "general": 300}[source]
-    return synthetic_corpus(source, count), "generated"
+CPT_ITERS, SFT_ITERS = 60, 30
+SFT_SEQ = 512
+EVAL_LIMIT = 200
 
 
-def prepare_data(data_dir: Path) -> dict[str, str]:
-    """Tokenized prefix per source; each has a manifest, and existing ones are reused."""
-    tokenizer = load_tokenizer(None)
-    fingerprint = tokenizer_fingerprint(None)
-    prefixes = {}
-    for source in ("pubmed", "clinical", "general"):
-        prefix = data_dir / source
-        manifest_path = data_dir / f"{source}.manifest.json"
-        documents, origin = _documents(source)
-        if manifest_path.exists():
-            manifest = json.loads(manifest_path.read_text())
-            if manifest.get("tokenizer_sha256") == fingerprint and manifest.get("origin") == origin:
-                prefixes[source] = str(prefix)
-                print(f"data: {source:8s} reused {manifest['tokens']:>8,} tokens ({origin})")
-                continue
-        counts = tokenize_to_indexed(documents, tokenizer, prefix)
-        manifest = {"source": source, "origin": origin, "tokenizer_sha256": fingerprint, **counts}
-        tmp = manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2))
-        tmp.replace(manifest_path)
-        prefixes[source] = str(prefix)
-        print(f"data: {source:8s} {counts['documents']:>6,} docs {counts['tokens']:>8,} tokens ({origin})")
-    return prefixes
+def _write_if_changed(path: Path, text: str) -> Path:
+    """Same content -> untouched file (its cached digest stays valid); else atomic replace."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _jsonl(records) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def _conversation(question: str, context: str, answer: str) -> dict:
+    return {"messages": [
+        {"role": "user", "content": f"Context: {context}\nQuestion: {question}\nAnswer yes, no or maybe."},
+        {"role": "assistant", "content": answer}]}
+
+
+def write_inputs(raw: Path) -> dict:
+    """The demo's raw inputs; returns their paths and where the QA data comes from."""
+    notes = io.StringIO()
+    writer = csv.DictWriter(notes, fieldnames=["ROW_ID", "TEXT"])
+    writer.writeheader()
+    writer.writerows(synthetic_clinical_notes(300))
+    paths = {"clinical": _write_if_changed(raw / "clinical_notes.csv", notes.getvalue()),
+             "general": _write_if_changed(raw / "general.jsonl", _jsonl(
+                 {"id": d.id, "text": d.text} for d in synthetic_corpus("general", 600)))}
+    folder = pubmedqa_dir()
+    if folder is not None:
+        data = json.loads((folder / "ori_pqal.json").read_text())
+        test = set(json.loads((folder / "test_ground_truth.json").read_text()))
+        train = [data[i] for i in sorted(data) if i not in test]
+        paths["sft"] = _write_if_changed(raw / "pubmedqa_train_chat.jsonl", _jsonl(
+            _conversation(r["QUESTION"], " ".join(r["CONTEXTS"]), f"{r['final_decision']}. {r['LONG_ANSWER']}")
+            for r in train))
+        paths["pubmedqa"] = folder
+        return {"paths": paths, "origin": "PubMedQA PQA-L (../shared)"}
+    questions = list(synthetic_qa(700))
+    paths["pubmed"] = _write_if_changed(raw / "pubmed.jsonl", _jsonl(
+        {"id": d.id, "text": d.text} for d in synthetic_corpus("pubmed", 600)))
+    paths["sft"] = _write_if_changed(raw / "qa_train_chat.jsonl", _jsonl(
+        _conversation(q["question"], q["context"], f"{q['answer']}.") for q in questions[:500]))
+    paths["qa_eval"] = _write_if_changed(raw / "qa_eval.jsonl", _jsonl(
+        {"question": q["question"], "context": q["context"], "options": ["yes", "no"],
+         "answer": ["yes", "no"].index(q["answer"])} for q in questions[500:]))
+    return {"paths": paths, "origin": "generated (no ../shared/data/pubmedqa on this machine)"}
+
+
+def demo_pipeline(run_dir: Path, inputs: dict) -> dict:
+    """The pipeline file `make demo` runs (written to RUN/pipeline.yaml, readable and rerunnable)."""
+    p = inputs["paths"]
+    if "pubmedqa" in p:
+        pubmed = {"name": "pubmed", "inputs": [str(p["pubmedqa"] / "ori_pqal.json")], "format": "pubmedqa"}
+        benchmarks = [{"name": "pubmedqa_test", "path": str(p["pubmedqa"] / "ori_pqal.json"),
+                       "format": "pubmedqa", "ids_file": str(p["pubmedqa"] / "test_ground_truth.json")}]
+        task = f"pubmedqa=pubmedqa:{p['pubmedqa']}"
+    else:
+        pubmed = {"name": "pubmed", "inputs": [str(p["pubmed"])], "format": "jsonl"}
+        benchmarks = [{"name": "qa_eval", "path": str(p["qa_eval"]), "format": "qa_jsonl"}]
+        task = f"qa=mcq:{p['qa_eval']}"
+    recipe = str(REPO_ROOT / "recipes" / "tiny_cpu.py")
+    cpt_tokens = CPT_ITERS * 16 * 128
+    return {
+        "name": "demo",
+        "run_dir": str(run_dir),
+        "executor": {"kind": "local"},
+        "stages": {
+            "data": {"kind": "data", "config": {
+                "sources": [pubmed,
+                            {"name": "clinical", "inputs": [str(p["clinical"])], "format": "clinical_csv"},
+                            {"name": "general", "inputs": [str(p["general"])], "format": "jsonl"}],
+                "executor": {"workers": 2},
+                # generated text is template-made, so its 5-gram repetition is naturally high
+                "filters": {"max_dup_5gram_char_frac": 0.6, "max_top_2gram_char_frac": 0.3},
+                "decontaminate": {"benchmarks": benchmarks},
+                "blend": {"ratios": {"pubmed": 15, "clinical": 1, "general": 4}, "train_tokens": cpt_tokens},
+            }},
+            "cpt": {"kind": "train", "recipe": recipe, "data": "${data}", "nproc": 2,
+                    "overrides": [f"schedule.train_iters={CPT_ITERS}", "checkpoint.save_interval=20"]},
+            "sft_data": {"kind": "sft_data", "config": {
+                "sources": [{"name": "qa", "path": str(p["sft"])}], "template": "med42", "seq_length": SFT_SEQ}},
+            "sft": {"kind": "train", "recipe": recipe, "data": "${sft_data}", "init_from": "${cpt.checkpoint}",
+                    "nproc": 2, "overrides": [
+                        f"schedule.train_iters={SFT_ITERS}", f"data.seq_length={SFT_SEQ}", "data.split=95,5,0",
+                        "schedule.global_batch_size=8", "schedule.micro_batch_size=2", "schedule.lr_warmup_iters=3",
+                        "optimizer.lr=1e-3", "optimizer.min_lr=1e-4", "neftune_noise_alpha=5",
+                        "monitor.general_source=null", "eval_interval=10", "checkpoint.save_interval=30"]},
+            "export": {"kind": "export", "checkpoint": "${sft.checkpoint}"},
+            # the first EVAL_LIMIT test questions keep the demo within minutes on 2 cores
+            "eval_cpt": {"kind": "eval", "checkpoints": "${cpt.run}", "tasks": [task], "batch_size": 16,
+                         "limit": EVAL_LIMIT},
+            "eval_sft": {"kind": "eval", "hf_dir": "${export}", "tasks": [task], "prompt": "med42",
+                         "batch_size": 16, "limit": EVAL_LIMIT},
+        },
+    }
 
 
 def run_demo(run_dir: str | Path) -> int:
-    from medmegatron.runtime.launch import relaunch
-    from medmegatron.training.metrics import read_metrics
+    from medmegatron.pipeline.runner import Pipeline
+    from medmegatron.pipeline.spec import load_pipeline
+    from medmegatron.pipeline.summary import format_status, write_run_report
 
     run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    prefixes = prepare_data(run_dir / "data")
-    from medmegatron.config import config_to_dict
-    from recipes import tiny_cpu  # the recipe is the single source of the demo's settings
-
-    cfg = tiny_cpu.config(data_root=str(run_dir / "data"), run_dir=str(run_dir))
-    missing = [p for p in cfg.data.paths if p not in prefixes.values()]
-    assert not missing, f"recipe expects data the demo did not prepare: {missing}"
-    config_path = run_dir / "train.yaml"
-    config_path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    nproc = tiny_cpu.INFO.gpus
-    print(f"train: {nproc} processes, config {config_path}")
-    code = relaunch(nproc, ["medmegatron", "train", str(config_path)])
-    if code != 0:
-        raise UserFacingError(f"training exited with code {code}; see the messages above")
-    records = read_metrics(run_dir)
-    by_step = {r["iteration"]: r for r in records if "lr" in r}  # a resumed run re-logs some steps
-    losses = [by_step[i]["loss"] for i in sorted(by_step)]
-    window = max(1, len(losses) // 10)
-    first, last = sum(losses[:window]) / window, sum(losses[-window:]) / window
-    print("\nloss every 10 steps: " + "  ".join(f"{x:.3f}" for x in losses[::10]) + f"  {losses[-1]:.3f}")
-    print(f"mean loss, first {window} steps {first:.3f} -> last {window} steps {last:.3f}")
-    for record in records:
-        if "valid_loss" in record:
-            parts = "  ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in record.items() if k.startswith("valid_loss/"))
-            print(f"validation at step {record['iteration']:3d}: {record['valid_loss']:.3f}  ({parts})")
-    events = [r for r in records if r.get("event") == "forgetting"]
-    print(f"forgetting monitor (general-domain validation loss vs step 0, +5% warns): "
-          f"{len(events)} warning(s)")
-    plot = run_dir / "loss.png"  # written by the training run (logging.plots)
-    latest = (run_dir / "checkpoints" / "latest").read_text().strip()
-    print(f"checkpoint: {run_dir / 'checkpoints' / latest}")
-    print(f"metrics:    {run_dir / 'metrics.jsonl'}  (TensorBoard: {run_dir / 'tensorboard'})")
-    print(f"plot:       {plot}")
-    if not last < first:
-        raise UserFacingError("the demo's loss did not decrease; this is a bug, please report it")
+    inputs = write_inputs(run_dir / "raw")
+    print(f"demo inputs: {inputs['origin']}; clinical notes and general text generated")
+    spec_path = _write_if_changed(run_dir / "pipeline.yaml",
+                                  yaml.safe_dump(demo_pipeline(run_dir, inputs), sort_keys=False))
+    pipeline = Pipeline(load_pipeline(spec_path))
+    results = pipeline.run()
+    ran = [r["name"] for r in results if r["action"] == "ran"]
+    print(f"\nran: {', '.join(ran) or 'nothing (everything up to date)'}")
+    print(format_status(pipeline))
+    html, md = write_run_report(pipeline)
+    print(f"\nrerun or inspect: medmegatron pipeline run|status {spec_path}")
+    print(f"report: {html}\n        {md}")
     return 0

@@ -17,7 +17,7 @@ from medmegatron.errors import UserFacingError
 from medmegatron.runtime.quiet import quiet_expected_warnings
 
 # Order is the order shown in --help.
-SUBCOMMANDS = ("demo", "train", "prep", "convert", "plan", "eval", "merge")
+SUBCOMMANDS = ("demo", "pipeline", "train", "prep", "convert", "plan", "eval", "merge")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo", help="tiny continual pretraining end to end on CPU (what `make demo` runs)",
-        description="Prepare a small medical corpus, train tiny-llama (recipes/tiny_cpu.py) on 2 "
-        "local processes with megatron-core, and print the loss curves and checkpoint path.",
+        "demo", help="the whole pipeline on a tiny model on CPU (what `make demo` runs)",
+        description="Write the demo's inputs and pipeline file, then run it: data prep -> continual "
+        "pretraining (tiny-llama, TP=2 on 2 local processes) -> SFT data -> SFT with NEFTune -> export "
+        "-> evaluation -> report. Rerunning skips finished stages.",
     )
     parser.add_argument("--run-dir", default="runs/demo", help="output folder (default runs/demo)")
     parser.set_defaults(func=run)

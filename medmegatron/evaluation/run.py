@@ -79,9 +79,31 @@ def _megatron(ckpt, tp: int, pp: int, tokenizer: str | None, batch_size: int):
                       batch_size=batch_size)
 
 
+class _CountTruncations:
+    """lm-eval's HF backend warns once per request whose prompt exceeds the model's length (it
+    keeps the right-most tokens); one summary line says the same without a line per question."""
+
+    def __init__(self):
+        self.count = 0
+
+    def filter(self, record) -> bool:
+        if str(record.msg).startswith("Combined length of context"):
+            self.count += 1
+            return False
+        return True
+
+
 def _hf(hf_dir: str, batch_size: int):
+    import atexit
+    import logging
+
     _offline()
     from lm_eval.models.huggingface import HFLM
+
+    counter = _CountTruncations()
+    logging.getLogger("lm_eval.models.huggingface").addFilter(counter)
+    atexit.register(lambda: counter.count and print(
+        f"note: {counter.count} prompt(s) longer than the model's context were truncated from the left"))
 
     return HFLM(pretrained=hf_dir, device="cpu", dtype="float32", batch_size=batch_size)
 

@@ -16,6 +16,11 @@ EXPECTED = (
     (UserWarning, r"When using async grad allreduce it is recommended to set the environment variable CUDA_DEVICE_MAX_CONNECTIONS"),
     (UserWarning, r"full scope is deprecated"),
     (FutureWarning, r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is deprecated"),
+    # megatron-core 0.16's dist-checkpoint loader still uses torch's ShardedTensor/load_state_dict
+    (FutureWarning, r"`load_state_dict` is deprecated"),
+    (FutureWarning, r"Please use DTensor instead and we are deprecating ShardedTensor"),
+    # megatron-core's DDP reads `.grad` of its main-grad views when resuming
+    (UserWarning, r"The \.grad attribute of a Tensor that is not a leaf Tensor is being accessed"),
 )
 
 

@@ -57,11 +57,20 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def latest_checkpoint(root: Path) -> Path | None:
+    """The checkpoint `latest` names; if that one was deleted, the newest complete one left.
+
+    `iter_N` folders appear only when complete (temporary name, then rename), so any of them is
+    safe to resume from; a dangling pointer must not silently restart training from step 0.
+    """
     pointer = root / LATEST
     if not pointer.exists():
         return None
     path = root / pointer.read_text().strip()
-    return path if path.is_dir() else None
+    if path.is_dir():
+        return path
+    complete = sorted((p for p in root.glob("iter_*") if p.is_dir() and p.name[5:].isdigit()),
+                      key=lambda p: int(p.name[5:]))
+    return complete[-1] if complete else None
 
 
 def resolve_checkpoint_dir(path: str | Path) -> Path:

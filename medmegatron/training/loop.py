@@ -121,6 +121,8 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
         extras = ckpt.load_checkpoint(latest, model, optimizer, scheduler)
         start_iter = int(extras["iteration"])
         rng_note = None if extras["rng_restored"] else "RNG streams not restored: world size changed"
+        if torch.distributed.get_rank() == 0:
+            print(f"resumed from {latest} at iteration {start_iter}", flush=True)
     elif cfg.checkpoint.init_from and not cfg.lora.rank:
         ckpt.init_weights_from(cfg.checkpoint.init_from, model, cfg.model)
         optimizer.reload_model_params()  # refresh fp32 master copies from the loaded weights
