@@ -11,52 +11,19 @@ failed shows as such. Only counts, names and numbers are reported, never documen
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
-import os
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from medmegatron.pipeline.report_render import (
+    Plot, Section, Table, fmt, render_html, render_markdown, write_atomic,
+)
+
 WARMUP_STEPS = 5  # first steps excluded from measured throughput (compilation, allocator, caches)
-
-
-# --------------------------------------------------------------------------- content model
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list]
-
-
-@dataclass
-class Plot:
-    name: str  # file name stem for the markdown twin
-    png: bytes
-    caption: str
-
-
-@dataclass
-class Section:
-    title: str
-    blocks: list = field(default_factory=list)  # str (paragraph), list[str] (bullets), Table, Plot
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
-    return str(value)
 
 
 def _read_json(path: Path):
@@ -155,8 +122,8 @@ def _data_stage(stage: dict) -> list:
     spans = sorted({k for s in per.values() for k, n in (s.get("exact_substring_bytes_removed") or {}).items() if n})
     removed += [[f"exact_substring_{k} (bytes cut)"] + [per[src].get("exact_substring_bytes_removed", {}).get(k, 0)
                                                         for src in per] for k in spans]
-    blocks = [f"{_label(stage)}: {_fmt(counts.get('documents'))} documents, {_fmt(counts.get('tokens'))} tokens"
-              + (f"; blend for {_fmt(blend['train_tokens'])} training tokens" if blend.get("train_tokens") else ""),
+    blocks = [f"{_label(stage)}: {fmt(counts.get('documents'))} documents, {fmt(counts.get('tokens'))} tokens"
+              + (f"; blend for {fmt(blend['train_tokens'])} training tokens" if blend.get("train_tokens") else ""),
               Table(["source", "read", "skipped records", "removed", "documents", "tokens",
                      "PHI replacements", "blend share", "epochs"], rows)]
     if removed:
@@ -279,9 +246,9 @@ def _losses(run: TrainRun) -> list:
     if not run.train and not run.valid:
         return [_unavailable(run.stage, f"metrics.jsonl in {run.path}")]
     tps, last = run.tokens_per_step, run.train[-1] if run.train else {}
-    blocks = [f"{_label(run.stage)}: {len(run.train)} steps logged (last step {_fmt(last.get('iteration'))}, "
-              f"loss {_fmt(last.get('loss'))})"
-              + (f", {_fmt(int(tps * last['iteration']))} training tokens" if tps and last else "")]
+    blocks = [f"{_label(run.stage)}: {len(run.train)} steps logged (last step {fmt(last.get('iteration'))}, "
+              f"loss {fmt(last.get('loss'))})"
+              + (f", {fmt(int(tps * last['iteration']))} training tokens" if tps and last else "")]
     sources = sorted(_series(run.valid, "valid_loss/"))
     if run.valid:  # at most ~12 rows: evenly spaced validations and the last one
         every = max(1, len(run.valid) // 10)
@@ -338,7 +305,7 @@ def _forgetting(run: TrainRun) -> list:
               Table(["step", f"valid loss ({general})", "vs step 0", "over threshold"],
                     [[step, v, f"{v / baseline - 1:+.2%}", v / baseline - 1 > threshold] for step, v in points])]
     if warned:
-        blocks.append([f"step {e['iteration']}: forgetting event, {general} valid loss {_fmt(e.get('valid_loss'))}"
+        blocks.append([f"step {e['iteration']}: forgetting event, {general} valid loss {fmt(e.get('valid_loss'))}"
                        f" ({e.get('relative_rise', 0):+.1%})" for e in warned])
     fig, (ax,) = _figure()
     if fig is not None:
@@ -466,72 +433,6 @@ def build_sections(summary: dict) -> list[Section]:
     return sections
 
 
-CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:13px}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f2f2f2}
-td:first-child,th:first-child{text-align:left}img{max-width:100%}figcaption{font-size:12px;color:#555}
-h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}li{margin:.2em 0}"""
-
-
-def render_html(sections: list[Section]) -> str:
-    e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{e(sections[0].title)}</title><style>{CSS}</style></head><body>"]
-    for i, section in enumerate(sections):
-        out.append(f"<h{1 if i == 0 else 2}>{e(section.title)}</h{1 if i == 0 else 2}>")
-        for block in section.blocks:
-            if isinstance(block, str):
-                out.append(f"<p>{e(block)}</p>")
-            elif isinstance(block, list):
-                out.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in block) + "</ul>")
-            elif isinstance(block, Table):
-                head = "".join(f"<th>{e(h)}</th>" for h in block.header)
-                body = "".join("<tr>" + "".join(f"<td>{e(_fmt(c))}</td>" for c in row) + "</tr>" for row in block.rows)
-                out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-            elif isinstance(block, Plot):
-                data = base64.b64encode(block.png).decode("ascii")
-                out.append(f'<figure><img alt="{e(block.caption)}" src="data:image/png;base64,{data}">'
-                           f"<figcaption>{e(block.caption)}</figcaption></figure>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _md(text) -> str:
-    """Markdown viewers render inline HTML: names and paths are shown, never interpreted."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
-
-
-def _md_cell(value) -> str:
-    return _md(_fmt(value)).replace("\\", "\\\\").replace("|", "\\|")
-
-
-def render_markdown(sections: list[Section]) -> tuple[str, dict[str, bytes]]:
-    """Markdown text and the PNG files (name -> bytes) it links to, relative to itself."""
-    out, files = [], {}
-    for i, section in enumerate(sections):
-        out += [f"{'#' if i == 0 else '##'} {_md(section.title)}", ""]
-        for block in section.blocks:
-            if isinstance(block, str):
-                out += [_md(block), ""]
-            elif isinstance(block, list):
-                out += [f"- {_md(x)}" for x in block] + [""]
-            elif isinstance(block, Table):
-                out.append("| " + " | ".join(_md_cell(h) for h in block.header) + " |")
-                out.append("|" + "---|" * len(block.header))
-                out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-                out.append("")
-            elif isinstance(block, Plot):
-                files[f"{block.name}.png"] = block.png
-                out += [f"![{_md(block.caption).replace(']', ')')}]({block.name}.png)", ""]
-    return "\n".join(out), files
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def write_report(run_dir: Path, summary: dict) -> tuple[Path, Path]:
     """Writes run_dir/report/report.html and run_dir/report/report.md (+ PNGs) atomically
     (temp + rename); returns (html, md). PNGs go first, so a report never links a missing plot."""
@@ -540,10 +441,10 @@ def write_report(run_dir: Path, summary: dict) -> tuple[Path, Path]:
     sections = build_sections(summary)
     markdown, files = render_markdown(sections)
     for name, png in files.items():
-        _write_atomic(folder / name, png)
+        write_atomic(folder / name, png)
     html_path, md_path = folder / "report.html", folder / "report.md"
-    _write_atomic(md_path, markdown.encode("utf-8"))
-    _write_atomic(html_path, render_html(sections).encode("utf-8"))
+    write_atomic(md_path, markdown.encode("utf-8"))
+    write_atomic(html_path, render_html(sections).encode("utf-8"))
     for stale in folder.glob("*.png"):  # plots of stages that no longer have data
         if stale.name not in files:
             stale.unlink()
