@@ -74,3 +74,18 @@ def test_slurm_executor_writes_the_recipes_sbatch_with_torchrun(tmp_path, monkey
         assert needle in text, needle
     single = executor.executor(1)
     assert single.nodes == 1 and single.ntasks_per_node == 1 and single.launcher is None
+
+
+def test_the_documented_example_pipeline_is_valid():
+    """docs/pipeline.md's example must stay a file `pipeline run` accepts (structure, keys, references)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "pipeline.md").read_text()
+    example = yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
+    spec = parse_pipeline(example)
+    assert [s.name for s in spec.stages] == ["data", "base", "cpt", "sft_data", "sft", "export", "merge",
+                                             "eval_cpt", "eval"]
+    assert spec.executor.kind == "slurm" and spec.stage("cpt").depends_on() == ["data", "base"]
