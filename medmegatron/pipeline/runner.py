@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -235,6 +236,7 @@ class Pipeline:
         force = set(force or [])
         executor = make_executor(self.spec.executor, self.spec.name)
         self.meta.mkdir(parents=True, exist_ok=True)
+        self._lock()
         states: dict[str, StageState] = {}
         summary = []
         for stage in self.spec.stages:
@@ -257,6 +259,23 @@ class Pipeline:
             summary.append({"name": stage.name, "action": "ran", "status": "done", "seconds": record["seconds"],
                             "was": st.status})
         return summary
+
+    def _lock(self) -> None:
+        """One `pipeline run` per run folder: a second one would race the first on every stage.
+        The lock is the kernel's (flock), so a killed run leaves none behind."""
+        import fcntl
+
+        self._lock_file = open(self.meta / "lock", "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            raise UserFacingError(f"another `medmegatron pipeline run` is working in {self.root} "
+                                  f"({self._lock_file.read().strip() or 'pid unknown'}); wait for it or stop it") from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"pid {os.getpid()}")
+        self._lock_file.flush()
 
     def _needed(self, only: list[str]) -> set[str]:
         need = set()

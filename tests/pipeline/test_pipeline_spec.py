@@ -89,3 +89,15 @@ def test_the_documented_example_pipeline_is_valid():
     assert [s.name for s in spec.stages] == ["data", "base", "cpt", "sft_data", "sft", "export", "merge",
                                              "eval_cpt", "eval"]
     assert spec.executor.kind == "slurm" and spec.stage("cpt").depends_on() == ["data", "base"]
+
+
+def test_a_second_run_in_the_same_folder_is_refused(tmp_path):
+    from medmegatron.errors import UserFacingError
+    from medmegatron.pipeline.runner import Pipeline
+
+    spec = parse_pipeline({"name": "t", "run_dir": str(tmp_path), "stages": {"e": {"kind": "export", "checkpoint": "/c"}}})
+    first, second = Pipeline(spec), Pipeline(spec)
+    first.meta.mkdir(parents=True)
+    first._lock()
+    with pytest.raises(UserFacingError, match=r"another `medmegatron pipeline run` is working in .* \(pid \d+\)"):
+        second._lock()
