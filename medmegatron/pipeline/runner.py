@@ -140,12 +140,11 @@ class Pipeline:
             else:
                 st.status = "done"
             return st
-        if record:
-            st.status, st.reason = "stale", self._why_stale(record, identity)
-            return st
         attempt = _read_json(self.attempt_path(stage.name))
-        if attempt and attempt.get("fingerprint") == fingerprint:
+        if attempt and attempt.get("fingerprint") == fingerprint:  # before "stale": keep its progress
             st.status, st.reason = "interrupted", f"started {attempt.get('started_utc')}; will resume"
+        elif record:
+            st.status, st.reason = "stale", self._why_stale(record, identity)
         else:
             st.status = "not run"
         return st
