@@ -22,6 +22,8 @@ import yaml
 from medmegatron.pipeline.report_render import (
     Plot, Section, Table, fmt, render_html, render_markdown, write_atomic,
 )
+from medmegatron.training import metrics
+from medmegatron.training.metrics import metric_series
 
 WARMUP_STEPS = 5  # first steps excluded from measured throughput (compilation, allocator, caches)
 
@@ -158,18 +160,14 @@ def _data_plot(name: str, per: dict, steps: list[str]) -> Plot | None:
 
 def read_metrics(run_dir: Path) -> tuple[list[dict], list[dict], list[dict]]:
     """(train steps, validations, events) of metrics.jsonl; a resumed run logs some steps again,
-    so the last record per iteration wins. A torn last line (a killed run) is ignored."""
-    train, valid, events = {}, {}, {}
+    so the last record per iteration wins."""
     try:
-        lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+        records = metrics.read_metrics(run_dir)
     except OSError:
         return [], [], []
-    for line in lines:
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(r, dict) or "iteration" not in r:
+    train, valid, events = {}, {}, {}
+    for r in records:
+        if "iteration" not in r:
             continue
         if "event" in r:  # before the others: a forgetting event has valid_loss, a spike has loss
             events[(r["iteration"], r["event"])] = r
@@ -231,17 +229,6 @@ class TrainRun:
         return gbs * seq if gbs and seq else statistics.median(logged) if logged else None
 
 
-def _series(records: list[dict], prefix: str) -> dict[str, tuple[list, list]]:
-    out: dict[str, tuple[list, list]] = {}
-    for r in records:
-        for key, value in r.items():
-            if key.startswith(prefix) and isinstance(value, (int, float)):
-                xs, ys = out.setdefault(key[len(prefix):], ([], []))
-                xs.append(r["iteration"])
-                ys.append(value)
-    return out
-
-
 def _losses(run: TrainRun) -> list:
     if not run.train and not run.valid:
         return [_unavailable(run.stage, f"metrics.jsonl in {run.path}")]
@@ -249,7 +236,7 @@ def _losses(run: TrainRun) -> list:
     blocks = [f"{_label(run.stage)}: {len(run.train)} steps logged (last step {fmt(last.get('iteration'))}, "
               f"loss {fmt(last.get('loss'))})"
               + (f", {fmt(int(tps * last['iteration']))} training tokens" if tps and last else "")]
-    sources = sorted(_series(run.valid, "valid_loss/"))
+    sources = sorted(metric_series(run.valid, "valid_loss/"))
     if run.valid:  # at most ~12 rows: evenly spaced validations and the last one
         every = max(1, len(run.valid) // 10)
         shown = [r for i, r in enumerate(run.valid) if i % every == 0 or i == len(run.valid) - 1]
@@ -263,9 +250,9 @@ def _losses(run: TrainRun) -> list:
         total = [(r["iteration"], r["loss"]) for r in run.train if isinstance(r.get("loss"), (int, float))]
         if total:
             train_ax.plot(*zip(*total), color="black", lw=1.5, label="all sources")
-        for i, (src, (xs, ys)) in enumerate(sorted(_series(run.train, "loss/").items())):
+        for i, (src, (xs, ys)) in enumerate(sorted(metric_series(run.train, "loss/").items())):
             train_ax.plot(xs, ys, lw=1, alpha=0.8, color=f"C{i}", label=src)
-        for i, (src, (xs, ys)) in enumerate(sorted(_series(run.valid, "valid_loss/").items())):
+        for i, (src, (xs, ys)) in enumerate(sorted(metric_series(run.valid, "valid_loss/").items())):
             valid_ax.plot(xs, ys, marker="o", color=f"C{i}", label=src)
         for ax, title in ((train_ax, "training loss per source"), (valid_ax, "validation loss per source")):
             ax.set(title=title, xlabel="optimizer step", ylabel="loss (nats/token)")
@@ -280,7 +267,7 @@ def _forgetting(run: TrainRun) -> list:
     """General-domain validation loss against step 0, the monitor's threshold and its events
     (the trainer's rule: monitor.general_source, else a source named 'general')."""
     monitor = run.cfg.get("monitor") or {}
-    general = monitor.get("general_source") or ("general" if "general" in _series(run.valid, "valid_loss/") else None)
+    general = monitor.get("general_source") or ("general" if "general" in metric_series(run.valid, "valid_loss/") else None)
     threshold = float(monitor.get("forgetting_threshold", 0.05))
     points = [(r["iteration"], r[f"valid_loss/{general}"]) for r in run.valid if f"valid_loss/{general}" in r]
     warned = [e for e in run.events if e["event"] == "forgetting"]

@@ -82,5 +82,27 @@ class MetricsLogger:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
+    """Every record of `<run_dir>/metrics.jsonl`, in order. A run killed mid-write leaves a torn
+    last line; it is skipped rather than making the whole file unreadable."""
     path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def metric_series(records: list[dict], prefix: str) -> dict[str, tuple[list[int], list[float]]]:
+    """{name: (iterations, values)} of the numeric keys `<prefix><name>` (e.g. "loss/" -> per source)."""
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for record in records:
+        for key, value in record.items():
+            if key.startswith(prefix) and isinstance(value, (int, float)):
+                steps, values = out.setdefault(key[len(prefix):], ([], []))
+                steps.append(record["iteration"])
+                values.append(value)
+    return out

@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medmegatron.training.metrics import read_metrics
-
-
-def _series(records: list[dict], prefix: str) -> dict[str, tuple[list[int], list[float]]]:
-    out: dict[str, tuple[list[int], list[float]]] = {}
-    for record in records:
-        for key, value in record.items():
-            if key.startswith(prefix) and isinstance(value, (int, float)):
-                steps, values = out.setdefault(key[len(prefix):], ([], []))
-                steps.append(record["iteration"])
-                values.append(value)
-    return out
+from medmegatron.training.metrics import metric_series, read_metrics
 
 
 def plot_run(run_dir: str | Path) -> Path:
@@ -31,11 +20,11 @@ def plot_run(run_dir: str | Path) -> Path:
     total = [(r["iteration"], r["loss"]) for r in records if "loss" in r]
     if total:
         train_ax.plot(*zip(*total), color="black", lw=1.5, label="all sources")
-    for index, (name, (steps, values)) in enumerate(sorted(_series(records, "loss/").items())):
+    for index, (name, (steps, values)) in enumerate(sorted(metric_series(records, "loss/").items())):
         train_ax.plot(steps, values, lw=1, alpha=0.8, color=f"C{index}", label=name)
     train_ax.set(title="training loss per data source", xlabel="optimizer step", ylabel="loss (nats/token)")
     train_ax.legend(fontsize=8)
-    for index, (name, (steps, values)) in enumerate(sorted(_series(records, "valid_loss/").items())):
+    for index, (name, (steps, values)) in enumerate(sorted(metric_series(records, "valid_loss/").items())):
         valid_ax.plot(steps, values, marker="o", color=f"C{index}", label=name)
     valid_ax.set(title="validation loss per data source", xlabel="optimizer step", ylabel="loss (nats/token)")
     if valid_ax.lines:
