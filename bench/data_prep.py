@@ -267,12 +267,11 @@ def bench_dedup_quality(sentences, n_base: int, num_hashes: int | None, bands: i
 
 # ------------------------------------------------------------------------------ suffix array
 def bench_suffix_array(sentences, sizes_mb: tuple[int, ...], headline_mb: int = 16) -> dict:
-    """divsufsort CPU throughput (best of 3) on word-salad text from the corpus vocabulary, by
-    input size (it is cache-bound: smaller inputs sort faster per byte), and the whole
-    exact-substring dedup (suffix array + LCP + numpy) on 16 MB of 4 kB documents."""
-    import pydivsufsort
-
-    from data_prep.exact_substring import duplicate_mask
+    """Suffix-array CPU throughput (best of 3; data_prep.exact_substring.suffix_array, i.e.
+    libdivsufsort) on word-salad text from the corpus vocabulary, by input size (it is
+    cache-bound: smaller inputs sort faster per byte), and the whole exact-substring dedup
+    (suffix array + linked ranks + numpy) on 16 MB of 4 kB documents."""
+    from data_prep.exact_substring import duplicate_mask, suffix_array
 
     rng = np.random.default_rng(5)
     words = np.array([w for s in sentences[:5000] for w in s.split()], dtype=object)
@@ -280,11 +279,11 @@ def bench_suffix_array(sentences, sizes_mb: tuple[int, ...], headline_mb: int = 
     raw = " ".join(words[rng.integers(0, len(words), top // 6 + 1)]).encode()[:top]
     by_size = {}
     for mb in sizes_mb:
-        data = np.frombuffer(raw[: mb * 2**20], np.uint8).copy()
+        data = raw[: mb * 2**20]
         cpu = float("inf")
         for _ in range(3):  # best of 3: the machine may be shared
             c0 = time.process_time()
-            pydivsufsort.divsufsort(data)
+            suffix_array(data)
             cpu = min(cpu, time.process_time() - c0)
         by_size[mb] = round(mb / cpu, 1)
     docs = [raw[i: i + 4000] for i in range(0, min(len(raw), 16 * 2**20), 4000)]
