@@ -38,11 +38,19 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = _pipeline(args)
     print(f"[pipeline] {pipeline.spec.name}: run folder {pipeline.root}", flush=True)
-    results = pipeline.run(only=args.only, force=args.force)
+    try:
+        results = pipeline.run(only=args.only, force=args.force)
+    except Exception:
+        try:  # the report of a failed run shows how far it got and which stage failed
+            html, md = write_run_report(pipeline)
+            print(f"report (run incomplete): {html}")
+        except Exception:  # noqa: BLE001 - the stage's own error below is the one to act on
+            pass
+        raise
+    html, md = write_run_report(pipeline)
     ran = [r["name"] for r in results if r["action"] == "ran"]
     skipped = [r["name"] for r in results if r["action"] == "skipped"]
     print(f"[pipeline] ran: {', '.join(ran) or 'nothing'}; skipped (up to date): {', '.join(skipped) or 'nothing'}")
-    html, md = write_run_report(pipeline)
     print(f"report: {html}\n        {md}")
     return 0
 

@@ -51,7 +51,7 @@ def _few(paths: list[str]) -> str:
 @dataclass
 class StageState:
     stage: StageSpec
-    status: str  # done | not run | stale | changed | missing | interrupted | waiting
+    status: str  # done | not run | stale | changed | missing | interrupted | failed | waiting
     reason: str = ""
     fingerprint: str | None = None
     prepared: Prepared | None = None
@@ -142,7 +142,11 @@ class Pipeline:
             return st
         attempt = _read_json(self.attempt_path(stage.name))
         if attempt and attempt.get("fingerprint") == fingerprint:  # before "stale": keep its progress
-            st.status, st.reason = "interrupted", f"started {attempt.get('started_utc')}; will resume"
+            if "exit_code" in attempt:
+                st.status = "failed"
+                st.reason = f"exit code {attempt['exit_code']} at {attempt.get('failed_utc')}; a rerun resumes"
+            else:
+                st.status, st.reason = "interrupted", f"started {attempt.get('started_utc')}; will resume"
         elif record:
             st.status, st.reason = "stale", self._why_stale(record, identity)
         else:
@@ -174,7 +178,7 @@ class Pipeline:
         if not folder.exists():
             return
         kind = KINDS[st.stage.kind]
-        if kind.RESUMABLE and st.status == "interrupted":
+        if kind.RESUMABLE and st.status in ("interrupted", "failed"):
             return  # same fingerprint: the command resumes from what is there
         if kind.RESUMABLE and st.status in ("missing", "changed"):
             kind.repair(self.root, st.damaged)  # drop what cannot be trusted, redo only that
@@ -204,6 +208,9 @@ class Pipeline:
         print(f"[pipeline] {stage.name}: {command_line(prepared.argv)}", flush=True)
         code = executor.run(stage.name, prepared.argv, prepared.nproc)
         if code != 0:
+            _write_json(self.attempt_path(stage.name), {"fingerprint": st.fingerprint, "started_utc":
+                        _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
+                        "exit_code": code, "failed_utc": _now()})
             raise UserFacingError(
                 f"stage '{stage.name}' failed (exit code {code}); fix the cause shown above and rerun "
                 f"`medmegatron pipeline run` - finished stages are skipped and this one resumes. Command: "

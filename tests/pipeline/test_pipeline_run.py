@@ -158,3 +158,18 @@ def test_killing_the_pipeline_mid_training_resumes_from_the_last_checkpoint(tmp_
     records = [json.loads(line) for line in (run / "cpt" / "metrics.jsonl").read_text().splitlines()]
     steps = [r["iteration"] for r in records if "lr" in r]
     assert max(steps) == 10 and (checkpoints / "iter_0000010").exists()
+
+
+def test_a_failing_stage_stops_the_run_names_its_command_and_is_reported(tmp_path):
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(yaml.safe_dump({"name": "f", "run_dir": str(tmp_path / "run"), "stages": {
+        "export": {"kind": "export", "checkpoint": str(tmp_path / "no_such_checkpoint")}}}))
+    proc = subprocess.run([sys.executable, "-m", "medmegatron", "pipeline", "run", str(spec)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "stage 'export' failed (exit code 2)" in proc.stderr
+    assert f"medmegatron convert export --ckpt {tmp_path / 'no_such_checkpoint'}" in proc.stderr
+    assert "report (run incomplete): " in proc.stdout
+    assert "| export | export | failed | exit code 2" in (tmp_path / "run" / "report" / "report.md").read_text()
+    status = _medmegatron("pipeline", "status", str(spec))
+    assert "failed" in status and "exit code 2" in status
