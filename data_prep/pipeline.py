@@ -506,6 +506,19 @@ def _input_stamps(cfg: PipelineConfig) -> dict:
     return out
 
 
+def _same_content_as_ingested(cfg: PipelineConfig, path: str) -> bool:
+    """A file whose size/mtime changed (rewritten, touched, copied back) but whose content is what
+    its finished ingest task read - or that no finished task has read yet - is safe to resume with."""
+    lay = Layout(cfg)
+    tasks = [t for t, (_, inp) in enumerate(lay.tasks) if str(inp) == path]
+    if not tasks or not Path(path).is_file():
+        return False
+    stats = [_load_stats(lay.stats("ingest", f"t{t:05d}")) for t in tasks]
+    if all(st is None for st in stats):
+        return True
+    return all(st is not None and st.get("input_sha256") == file_sha256(path) for st in stats)
+
+
 def _prepare_run_dir(cfg: PipelineConfig, force: bool) -> Path:
     root = Path(cfg.output_dir)
     marker = root / "run_config.json"
@@ -522,9 +535,11 @@ def _prepare_run_dir(cfg: PipelineConfig, force: bool) -> Path:
         elif old.get("inputs") != stamps:
             changed = sorted(k for k in set(stamps) | set(old.get("inputs", {}))
                              if stamps.get(k) != old.get("inputs", {}).get(k))
-            raise ConfigError(
-                f"{root}: inputs changed since this run started ({changed[:5]}); resuming would "
-                "mix old and new data - use --force to start over or a new output_dir")
+            changed = [k for k in changed if not _same_content_as_ingested(cfg, k)]
+            if changed:
+                raise ConfigError(
+                    f"{root}: inputs changed since this run started ({changed[:5]}); resuming would "
+                    "mix old and new data - use --force to start over or a new output_dir")
     elif root.exists() and any(root.iterdir()):
         raise ConfigError(f"output_dir {root} exists and is not a medmegatron prep run; "
                           "choose an empty or new directory")

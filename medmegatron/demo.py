@@ -30,12 +30,13 @@ EVAL_LIMIT = 200
 
 
 def _write_if_changed(path: Path, text: str) -> Path:
-    """Same content -> untouched file (its cached digest stays valid); else atomic replace."""
-    if path.exists() and path.read_text(encoding="utf-8") == text:
+    """Same bytes -> untouched file (its cached digest stays valid); else atomic replace."""
+    data = text.encode("utf-8")
+    if path.exists() and path.read_bytes() == data:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data)
     tmp.replace(path)
     return path
 

@@ -93,9 +93,11 @@ def _read_records(path: Path) -> list[dict]:
 def _pubmedqa(folder: Path) -> list[dict]:
     data = json.loads((folder / "ori_pqal.json").read_text())
     test_ids = json.loads((folder / "test_ground_truth.json").read_text())
+    # The ground-truth file lists the questions grouped by label (all "yes" first), so --limit N
+    # would score a one-label subset; PMID order mixes labels like the whole set does.
     return [{"question": data[i]["QUESTION"], "context": "\n".join(data[i]["CONTEXTS"]),
              "choices": ["yes", "no", "maybe"], "letters": ["A", "B", "C"],
-             "answer_index": ["yes", "no", "maybe"].index(test_ids[i])} for i in test_ids]
+             "answer_index": ["yes", "no", "maybe"].index(test_ids[i])} for i in sorted(test_ids)]
 
 
 def _options(record: dict, path: Path, number: int) -> tuple[list[str], int]:

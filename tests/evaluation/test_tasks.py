@@ -54,6 +54,9 @@ def test_pubmedqa_test_split_has_the_500_expert_labelled_questions():
     records = normalise(TaskSource("p", "pubmedqa", str(pubmedqa_dir())))
     assert len(records) == 500
     assert {r["choices"][r["answer_index"]] for r in records} == {"yes", "no", "maybe"}
+    # --limit takes the first N: they must not all carry one label (the file is grouped by label)
+    first = [r["choices"][r["answer_index"]] for r in records[:100]]
+    assert all(first.count(label) >= 10 for label in ("yes", "no", "maybe")), first
 
 
 def test_mmlu_folder_expands_to_the_med42_subjects_and_names_missing_ones(tmp_path):
