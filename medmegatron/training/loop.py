@@ -213,9 +213,12 @@ def pretrain(cfg: TrainConfig) -> TrainResult:
                               cfg.monitor.nan_policy, done)
             elapsed = time.perf_counter() - step_start
             losses.append(step.loss)
+            # `tokens` is what the loss covered (SFT: answer tokens only); speed and MFU count every
+            # token the model processed, as the planner and published figures do
             record = {"iteration": done, "loss": step.loss, "lr": lr, "grad_norm": step.grad_norm,
                       "tokens": step.tokens, "step_time_s": elapsed, "wall_time": time.time(),
-                      **_by_source(names, step.by_source, "loss/"), **throughput.record(step.tokens, elapsed)}
+                      **_by_source(names, step.by_source, "loss/"),
+                      **throughput.record(s.global_batch_size * cfg.data.seq_length, elapsed)}
             if not step.updated:
                 skipped += 1
                 record["skipped"] = True

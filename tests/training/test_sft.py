@@ -133,3 +133,10 @@ def test_sft_with_neftune_is_identical_across_tp_and_sp_and_lowers_the_masked_lo
         for step, (a, b) in enumerate(zip(reference, curve), start=1):
             assert abs(a - b) <= 1e-5 * abs(a), f"{name} step {step}: {b} vs {a}"
     assert sum(reference[-2:]) / 2 < sum(reference[:2]) / 2 - 0.3
+    # speed counts every processed token (as the planner does), the loss only answer tokens
+    from medmegatron.training.metrics import read_metrics
+
+    steps = [r for r in read_metrics(tmp_path / "tp1") if "lr" in r]
+    for r in steps:
+        processed = r["tokens_per_s_per_device"] * r["step_time_s"]
+        assert processed == pytest.approx(8 * SEQ, rel=1e-6) and r["tokens"] < 8 * SEQ
