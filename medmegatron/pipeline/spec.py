@@ -76,14 +76,6 @@ class PipelineSpec:
                 return s
         raise ConfigError(f"no stage named '{name}'; stages: {', '.join(s.name for s in self.stages)}")
 
-    def dependents(self, name: str) -> set[str]:
-        """Every stage that (transitively) uses `name`'s outputs."""
-        out: set[str] = set()
-        for s in self.stages:
-            if name in s.depends_on() or out & set(s.depends_on()):
-                out.add(s.name)
-        return out
-
 
 def _walk_strings(obj: Any, fn) -> Any:
     if isinstance(obj, str):
