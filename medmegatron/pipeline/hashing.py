@@ -67,15 +67,18 @@ def file_digests(path: Path, cache: HashCache) -> dict[Path, str] | None:
     return {f: cache.file(f) for f in _files(path)}
 
 
-def digest(path: Path, cache: HashCache) -> str | None:
-    """sha256 of a file, or of a folder's (relative path, file sha256) list; None if missing."""
-    path = Path(path)
-    files = file_digests(path, cache)
+def listing_digest(path: Path, files: dict[Path, str] | None) -> str | None:
+    """The digest of `path` from its `file_digests` (one walk serves both)."""
     if files is None:
         return None
-    if path.is_file():
-        return files[path]
+    if Path(path).is_file():
+        return files[Path(path)]
     listing = hashlib.sha256()
     for f, sha in files.items():
         listing.update(f"{f.relative_to(path).as_posix()}\0{sha}\n".encode())
     return listing.hexdigest()
+
+
+def digest(path: Path, cache: HashCache) -> str | None:
+    """sha256 of a file, or of a folder's (relative path, file sha256) list; None if missing."""
+    return listing_digest(Path(path), file_digests(path, cache))

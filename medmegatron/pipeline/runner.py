@@ -20,7 +20,7 @@ from pathlib import Path
 
 from medmegatron.errors import UserFacingError
 from medmegatron.pipeline.executors import command_line, make_executor
-from medmegatron.pipeline.hashing import HashCache, digest, file_digests
+from medmegatron.pipeline.hashing import HashCache, digest, file_digests, listing_digest
 from medmegatron.pipeline.spec import PipelineSpec, StageSpec, substitute
 from medmegatron.pipeline.stages import KINDS, Prepared
 
@@ -92,10 +92,11 @@ class Pipeline:
         """{output: {"digest": sha256 or None if a path is missing, "files": {run-relative path: sha256}}}"""
         out = {}
         for name, paths in KINDS[stage.kind].hashed(self.stage_dir(stage.name)).items():
-            parts = [digest(p, self.cache) for p in paths]
-            files = {}
+            parts, files = [], {}
             for p in paths:
-                for f, sha in (file_digests(p, self.cache) or {}).items():
+                listed = file_digests(p, self.cache)
+                parts.append(listing_digest(Path(p), listed))
+                for f, sha in (listed or {}).items():
                     files[str(f.relative_to(self.root)) if f.is_relative_to(self.root) else str(f)] = sha
             out[name] = {"digest": None if any(p is None for p in parts) else (
                 parts[0] if len(parts) == 1 else hashlib.sha256("".join(parts).encode()).hexdigest()),
